@@ -1,0 +1,1 @@
+"""Every side effect of niva, one module per outside service."""

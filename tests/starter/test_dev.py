@@ -1,0 +1,182 @@
+"""``niva dev`` as a person runs it: a real process group on free ports.
+
+Start-up (health waits, retention, search attributes), a clean stop on SIGTERM with no
+process left behind, a restart on the same data directory that keeps the cases, and the
+clear errors for a taken port or a bad setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from workflows import search_attributes
+from workflows.probe import Probe, ProbeInput, ProbeResult
+
+READY = "niva is running"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DevStack:
+    """A `niva dev` process started by a test, with its output captured."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.temporal_port, self.ui_port, self.api_port = free_port(), free_port(), free_port()
+        self.output = data_dir.parent / f"dev-{self.temporal_port}.out"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "starter.cli", "dev",
+            "--data-dir", str(self.data_dir),
+            "--temporal-port", str(self.temporal_port),
+            "--ui-port", str(self.ui_port),
+            "--api-port", str(self.api_port),
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 120) -> None:
+        with self.output.open("wb") as out:
+            self.process = subprocess.Popen(self.argv(), stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if READY in self.text():
+                return
+            if self.process.poll() is not None:
+                pytest.fail(f"niva dev exited with {self.process.returncode}:\n{self.text()}")
+            time.sleep(0.3)
+        pytest.fail(f"niva dev not ready within {timeout} s:\n{self.text()}")
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def child_pids(self) -> list[int]:
+        return [int(pid) for pid in re.findall(r"pid=(\d+)", self.text())]
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+    async def client(self) -> Client:
+        return await Client.connect(
+            f"127.0.0.1:{self.temporal_port}", data_converter=pydantic_data_converter
+        )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited; only its parent has not collected it yet.
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[DevStack]:
+    stack = DevStack(tmp_path / "data")
+    yield stack
+    if stack.process is not None and stack.process.poll() is None:
+        stack.process.kill()
+        stack.process.wait()
+    for pid in stack.child_pids():
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_dev_starts_stops_and_keeps_cases(stack: DevStack):
+    stack.start()
+    async with httpx.AsyncClient(timeout=10) as http:
+        health = await http.get(f"http://127.0.0.1:{stack.api_port}/health")
+        assert health.status_code == 200
+        assert health.json()["temporal"] == "ok"
+        ui = await http.get(f"http://127.0.0.1:{stack.ui_port}/")
+        assert ui.status_code == 200
+    assert f"http://127.0.0.1:{stack.ui_port}" in stack.text()
+
+    client = await stack.client()
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace="default")
+    )
+    for key in search_attributes.ALL:
+        assert key.name in listed.custom_attributes
+    namespace = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace="default")
+    )
+    assert namespace.config.workflow_execution_retention_ttl.ToTimedelta() >= timedelta(days=3650)
+    # A case started in the first run must be there after a restart.
+    await client.execute_workflow(
+        Probe.run, ProbeInput(nonce="kept"), id="kept-across-restarts", task_queue="niva"
+    )
+
+    pids = stack.child_pids()
+    assert len(pids) == 3
+    assert stack.stop() == 0
+    await asyncio.sleep(0.5)
+    assert [pid for pid in pids if alive(pid)] == []
+
+    stack.start()
+    client = await stack.client()
+    handle = client.get_workflow_handle("kept-across-restarts", result_type=ProbeResult)
+    assert (await handle.result()).nonce == "kept"
+    assert stack.stop() == 0
+
+
+def run_dev_expecting_failure(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "starter.cli", "dev", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_dev_reports_taken_port(tmp_path: Path):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        result = run_dev_expecting_failure(
+            "--data-dir", str(tmp_path), "--api-port", str(port),
+            "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"port {port}" in result.stderr
+    assert "NIVA_DEV_API_PORT" in result.stderr
+
+
+def test_dev_reports_bad_port_setting(tmp_path: Path):
+    result = run_dev_expecting_failure("--data-dir", str(tmp_path), "--ui-port", "70000")
+    assert result.returncode == 2
+    assert "ui_port" in result.stderr
+
+
+def test_dev_reports_unwritable_data_dir(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run_dev_expecting_failure("--data-dir", str(blocker / "data"))
+    assert result.returncode == 2
+    assert "not writable" in result.stderr
