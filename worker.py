@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -19,7 +20,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.worker import Worker
 
-from starter.settings import WorkerSettings
+from activities.models import ModelResolver
+from process_models.deployments import ModelStore
+from process_models.store import FileBlobStore
+from starter.settings import DataSettings, WorkerSettings
 from workflows import WORKFLOWS
 from workflows.probe import Probe, ProbeInput
 
@@ -40,13 +44,28 @@ async def connect(*, env: Mapping[str, str] | None = None) -> Client:
     return await Client.connect(**config, data_converter=pydantic_data_converter)
 
 
-def build_worker(client: Client, settings: WorkerSettings) -> Worker:
-    """A worker on ``settings.task_queue`` with every niva workflow and activity."""
+def build_worker(
+    client: Client,
+    settings: WorkerSettings,
+    *,
+    store: ModelStore | None = None,
+    activities: Sequence[Callable[..., Any]] = (),
+) -> Worker:
+    """A worker on ``settings.task_queue`` with every niva workflow and activity.
+
+    Args:
+        client: the connected client.
+        settings: the worker's settings.
+        store: the model store call activities resolve their child's model from; the
+            data directory's store by default.
+        activities: service-task activities in addition to the built-in ones.
+    """
+    store = store or ModelStore(FileBlobStore(DataSettings().models_dir))
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[],
+        activities=[ModelResolver(store).resolve_model, *activities],
         max_concurrent_activities=settings.max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
     )

@@ -15,8 +15,9 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from starter.commands import models
 from starter.logs import configure_logging
-from starter.settings import ApiSettings, DevSettings, LogSettings, WorkerSettings
+from starter.settings import ApiSettings, DataSettings, DevSettings, LogSettings, WorkerSettings
 
 __all__ = ["app", "main"]
 
@@ -28,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(models.app, name="models")
 
 
 def _settings_error(exc: ValidationError) -> typer.Exit:
@@ -48,7 +50,7 @@ def _load(factory: type[_S], **overrides: Any) -> _S:
 @app.command()
 def dev(
     data_dir: Annotated[
-        Path | None, typer.Option(help="Data directory [NIVA_DEV_DATA_DIR, default ./.niva]")
+        Path | None, typer.Option(help="Data directory [NIVA_DATA_DIR, default ./.niva]")
     ] = None,
     temporal_port: Annotated[
         int | None, typer.Option(help="Temporal gRPC port [NIVA_DEV_TEMPORAL_PORT, 7233]")
@@ -64,15 +66,10 @@ def dev(
     from starter.dev import DevError, run_dev
 
     configure_logging(_load(LogSettings))
-    settings = _load(
-        DevSettings,
-        data_dir=data_dir,
-        temporal_port=temporal_port,
-        ui_port=ui_port,
-        api_port=api_port,
-    )
+    settings = _load(DevSettings, temporal_port=temporal_port, ui_port=ui_port, api_port=api_port)
+    data = _load(DataSettings, dir=data_dir)
     try:
-        code = asyncio.run(run_dev(settings))
+        code = asyncio.run(run_dev(settings, data))
     except DevError as exc:
         typer.echo(f"niva dev: {exc}", err=True)
         raise typer.Exit(2) from exc

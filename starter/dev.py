@@ -37,10 +37,14 @@ from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 
 import worker
-from starter.settings import DevSettings, WorkerSettings
+from process_models.deployments import DeployResult, ModelStore
+from process_models.errors import ModelInvalidError
+from process_models.shipped import shipped_model_files
+from process_models.store import FileBlobStore
+from starter.settings import DataSettings, DevSettings, WorkerSettings
 from workflows import search_attributes
 
-__all__ = ["DevError", "ensure_namespace", "installed_binary", "run_dev"]
+__all__ = ["DevError", "deploy_shipped_models", "ensure_namespace", "installed_binary", "run_dev"]
 
 log = structlog.get_logger("niva.dev")
 
@@ -199,21 +203,36 @@ async def ensure_namespace(client: Client, retention_days: int) -> None:
         )
 
 
+def deploy_shipped_models(data: DataSettings) -> list[DeployResult]:
+    """Deploy the shipped models into the data directory's store; unchanged ones keep
+    their version, so a restart deploys nothing new."""
+    store = ModelStore(FileBlobStore(data.models_dir))
+    try:
+        return store.deploy(shipped_model_files())
+    except ModelInvalidError as exc:
+        raise DevError(f"a shipped model is invalid:\n{exc}") from exc
+
+
 class Stack:
     """The running embedded stack: Temporal, a worker and the API."""
 
-    def __init__(self, settings: DevSettings) -> None:
+    def __init__(self, settings: DevSettings, data: DataSettings) -> None:
         self.settings = settings
-        data = settings.data_dir
+        self.data = data
         address = f"{settings.ip}:{settings.temporal_port}"
-        self.client_env = {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": NAMESPACE}
+        self.client_env = {
+            "TEMPORAL_ADDRESS": address,
+            "TEMPORAL_NAMESPACE": NAMESPACE,
+            "NIVA_DATA_DIR": str(data.dir),
+        }
+        data_dir = data.dir
         python = sys.executable
         temporal_argv = [
             installed_binary("temporal"),
             "server",
             "start-dev",
             "--db-filename",
-            str(data / "temporal.db"),
+            str(data_dir / "temporal.db"),
             "--ip",
             settings.ip,
             "--port",
@@ -229,11 +248,11 @@ class Stack:
                 "--search-attribute",
                 f"{key.name}={search_attributes.cli_type_name(key)}",
             ]
-        self.temporal = Child("temporal", temporal_argv, data / "logs" / "temporal.log")
+        self.temporal = Child("temporal", temporal_argv, data_dir / "logs" / "temporal.log")
         self.worker = Child(
             "worker",
             [python, "-m", "starter.cli", "worker"],
-            data / "logs" / "worker.log",
+            data_dir / "logs" / "worker.log",
             env=self.client_env,
         )
         self.api = Child(
@@ -248,7 +267,7 @@ class Stack:
                 "--port",
                 str(settings.api_port),
             ],
-            data / "logs" / "api.log",
+            data_dir / "logs" / "api.log",
             env=self.client_env,
         )
         self.client: Client | None = None
@@ -277,6 +296,9 @@ class Stack:
         check_port_free(s.ip, s.ui_port, "Temporal Web UI", "--ui-port / NIVA_DEV_UI_PORT")
         check_port_free(s.ip, s.api_port, "niva API", "--api-port / NIVA_DEV_API_PORT")
         timeout = s.startup_timeout_seconds
+        for result in deploy_shipped_models(self.data):
+            if result.created:
+                log.info("deployed", model=result.model.key, file=result.model.file_name)
 
         await self.temporal.start()
         await _wait_healthy(self.temporal, self._connect, timeout)
@@ -329,13 +351,15 @@ class Stack:
             await child.stop()
 
 
-async def run_dev(settings: DevSettings, *, announce: Callable[[str], None] = print) -> int:
+async def run_dev(
+    settings: DevSettings, data: DataSettings, *, announce: Callable[[str], None] = print
+) -> int:
     """Run the embedded stack until SIGINT/SIGTERM; returns the process exit code."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    stack = Stack(settings)
+    stack = Stack(settings, data)
     try:
         start = asyncio.ensure_future(stack.start())
         stopped = asyncio.ensure_future(stop.wait())
@@ -350,7 +374,7 @@ async def run_dev(settings: DevSettings, *, announce: Callable[[str], None] = pr
         announce("niva is running (Ctrl-C stops everything):")
         for name, url in stack.urls().items():
             announce(f"  {name:16} {url}")
-        announce(f"  {'Data directory':16} {settings.data_dir}")
+        announce(f"  {'Data directory':16} {data.dir}")
         return await stack.supervise(stop)
     finally:
         await stack.stop()

@@ -3,6 +3,7 @@
 Configuration enters here and nowhere else. Every field documents its default; the
 environment (or a ``.env`` file in the working directory) overrides it:
 
+- ``NIVA_DATA_*``   where niva keeps its files (`DataSettings`)
 - ``NIVA_LOG_*``    logging (`LogSettings`)
 - ``NIVA_WORKER_*`` the Temporal worker (`WorkerSettings`)
 - ``NIVA_API_*``    the HTTP API (`ApiSettings`)
@@ -24,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "ApiSettings",
+    "DataSettings",
     "DevSettings",
     "LogSettings",
     "Port",
@@ -50,13 +52,36 @@ def ensure_writable_dir(path: Path) -> Path:
     except OSError as exc:
         raise ValueError(
             f"data directory {path} is not writable ({exc.strerror or exc}); "
-            "choose another one with --data-dir or NIVA_DEV_DATA_DIR"
+            "choose another one with --data-dir or NIVA_DATA_DIR"
         ) from exc
     return path
 
 
 class _NivaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", validate_default=True)
+
+
+class DataSettings(_NivaSettings):
+    """Where niva keeps its files; shared by ``niva dev``, the worker and the API."""
+
+    model_config = SettingsConfigDict(env_prefix="NIVA_DATA_")
+
+    dir: Path = Field(
+        default=Path(".niva"),
+        description="The data directory: the embedded Temporal database, logs, the model "
+        "store (models/) and documents. Running again on the same directory keeps every "
+        "case.",
+    )
+
+    @field_validator("dir")
+    @classmethod
+    def _writable(cls, value: Path) -> Path:
+        return ensure_writable_dir(value)
+
+    @property
+    def models_dir(self) -> Path:
+        """The model store."""
+        return self.dir / "models"
 
 
 class LogSettings(_NivaSettings):
@@ -111,11 +136,6 @@ class DevSettings(_NivaSettings):
 
     model_config = SettingsConfigDict(env_prefix="NIVA_DEV_")
 
-    data_dir: Path = Field(
-        default=Path(".niva"),
-        description="Where the Temporal database, logs, model store and documents live. "
-        "Running again on the same directory keeps every case.",
-    )
     ip: str = Field(default="127.0.0.1", description="Interface of the Temporal server and UI.")
     temporal_port: Port = Field(default=7233, description="gRPC port of the Temporal server.")
     ui_port: Port = Field(default=8233, description="Port of the Temporal Web UI.")
@@ -129,8 +149,3 @@ class DevSettings(_NivaSettings):
     startup_timeout_seconds: float = Field(
         default=60.0, gt=0, description="How long each component may take to become healthy."
     )
-
-    @field_validator("data_dir")
-    @classmethod
-    def _data_dir_writable(cls, value: Path) -> Path:
-        return ensure_writable_dir(value)

@@ -85,3 +85,31 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
 def task_queue() -> str:
     """A task queue no other test uses."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+HISTORIES = REPO_ROOT / "tests" / "histories"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-histories",
+        action="store_true",
+        help="write the histories of recording scenarios to tests/histories/ "
+        "(only files that do not exist yet: a recorded history is never replaced)",
+    )
+
+
+@pytest.fixture
+def record_history(request: pytest.FixtureRequest):
+    """``await record_history(handle, name)``: keep a finished case's history for replay."""
+
+    async def record(handle, name: str) -> None:
+        if not request.config.getoption("--record-histories"):
+            return
+        path = HISTORIES / f"{name}.json"
+        if path.exists():
+            return
+        history = await handle.fetch_history()
+        path.write_text(history.to_json())
+
+    return record

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from workflows.probe import Probe
+from workflows.process_instance import ProcessInstance
 
 __all__ = ["WORKFLOWS"]
 
-WORKFLOWS: list[type] = [Probe]
+WORKFLOWS: list[type] = [ProcessInstance, Probe]
 """Every workflow class a niva worker registers."""

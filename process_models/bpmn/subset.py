@@ -1,0 +1,320 @@
+"""niva's executable subset of BPMN 2.0, and what keeps a process out of it.
+
+A process is executable when every element in it is one the engine runs, or one it may
+ignore because it only documents the model (lanes, annotations, groups, data objects and
+their associations). Anything else is kept in the model and written back, but `blockers`
+lists it, with element id and source line and what to use instead, so a modeller sees
+everything to change at once.
+
+Executable: none/message/timer start; none, message, error and terminate end; user,
+service, send, receive and manual tasks, and plain ``task`` as an abstract pass-through
+(as Camunda 8 runs it); exclusive gateways with conditions and a default flow; parallel and
+event-based gateways; intermediate timer and message catch; a none or message
+intermediate throw; boundary timer and message events, interrupting or not, and error
+boundaries; parallel and sequential multi-instance with a completion condition; embedded
+subprocesses, event subprocesses with message, timer or error starts; call activities.
+Conditions and timers must be in niva's expression language: no ``language`` attribute, or
+``cel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from process_models.bpmn.namespaces import BPMN
+from process_models.errors import Problem
+from process_models.schema import (
+    Definitions,
+    EventDefinition,
+    Expression,
+    FlowContainer,
+    FlowNode,
+    Process,
+    RawElement,
+    SequenceFlow,
+)
+
+__all__ = [
+    "EXECUTABLE_NODE_KINDS",
+    "MODELLING_ONLY",
+    "NIVA_LANGUAGES",
+    "blockers",
+    "blockers_by_process",
+    "is_executable",
+]
+
+#: Flow node kinds the engine runs (event definitions are checked separately).
+EXECUTABLE_NODE_KINDS: frozenset[str] = frozenset(
+    {
+        "startEvent",
+        "endEvent",
+        "intermediateCatchEvent",
+        "intermediateThrowEvent",
+        "boundaryEvent",
+        # Plain `task` is an abstract task: it completes at once, as in Camunda 8.
+        "task",
+        "userTask",
+        "serviceTask",
+        "sendTask",
+        "receiveTask",
+        "manualTask",
+        "exclusiveGateway",
+        "parallelGateway",
+        "eventBasedGateway",
+        "subProcess",
+        "callActivity",
+    }
+)
+
+#: Elements the engine ignores because they only document the model.
+MODELLING_ONLY: frozenset[str] = frozenset(
+    {
+        "laneSet",
+        "textAnnotation",
+        "association",
+        "group",
+        "category",
+        "categoryValueRef",
+        "dataObject",
+        "dataObjectReference",
+        "dataStoreReference",
+        "dataInputAssociation",
+        "dataOutputAssociation",
+        "ioSpecification",
+        "property",
+        # An event's own data declarations: the event form of ioSpecification.
+        "dataInput",
+        "dataOutput",
+        "inputSet",
+        "outputSet",
+        # Rich documentation kept raw.
+        "documentation",
+    }
+)
+
+#: Values of a ``language`` attribute niva executes (compared case-insensitively).
+NIVA_LANGUAGES: frozenset[str] = frozenset({"cel"})
+
+_EVENTS_BY_KIND: dict[str, frozenset[str]] = {
+    "startEvent": frozenset({"message", "timer"}),
+    "endEvent": frozenset({"message", "error", "terminate"}),
+    "intermediateCatchEvent": frozenset({"message", "timer"}),
+    "intermediateThrowEvent": frozenset({"message"}),
+    "boundaryEvent": frozenset({"message", "timer", "error"}),
+}
+
+_KIND_HINTS: dict[str, str] = {
+    "inclusiveGateway": "use an exclusive or parallel gateway",
+    "complexGateway": "use an exclusive or parallel gateway",
+    "scriptTask": "use a service task with a registered type (niva:taskDefinition)",
+    "businessRuleTask": "use a service task with a registered type (niva:taskDefinition)",
+    "transaction": "use an embedded subprocess with error boundary events",
+    "adHocSubProcess": "use an embedded subprocess",
+    "callChoreography": "choreographies only describe collaboration; model a process",
+    "choreographyTask": "choreographies only describe collaboration; model a process",
+    "subChoreography": "choreographies only describe collaboration; model a process",
+    "implicitThrowEvent": "use an intermediate throw event",
+}
+
+_DEFINITION_HINTS: dict[str, str] = {
+    "signal": "use a message event",
+    "escalation": "use an error event or a message",
+    "conditional": "use an exclusive gateway, or a timer that re-checks",
+    "link": "connect the two points with a sequence flow",
+    "compensate": "model the compensating work as tasks on the error path",
+    "cancel": "use an error event",
+}
+
+_EXTRA_HINTS: dict[str, str] = {
+    "standardLoopCharacteristics": "use a multi-instance or a loop back through a gateway",
+    "potentialOwner": "use niva:assignment candidateGroups / candidateOrgs",
+    "humanPerformer": "use niva:assignment candidateGroups / candidateOrgs",
+    "performer": "use niva:assignment candidateGroups / candidateOrgs",
+    "resourceRole": "use niva:assignment candidateGroups / candidateOrgs",
+    "rendering": "use niva:form",
+    "script": "use a service task with a registered type (niva:taskDefinition)",
+    "eventDefinitionRef": "define the event inside the event (e.g. a messageEventDefinition)",
+    "loopDataInputRef": "use niva:loop inputCollection",
+    "inputDataItem": "use niva:loop inputElement",
+    "loopDataOutputRef": "use niva:loop outputCollection",
+    "outputDataItem": "use niva:loop outputElement",
+    "complexBehaviorDefinition": "use a completion condition",
+}
+
+
+def is_executable(process: Process, *, expression_language: str | None = None) -> bool:
+    """True when niva can run every element of the process.
+
+    Args:
+        process: The process to check.
+        expression_language: The ``expressionLanguage`` of the definitions, if declared;
+            it applies to expressions that name no language of their own.
+    """
+    return not blockers(process, expression_language=expression_language)
+
+
+def blockers_by_process(definitions: Definitions) -> dict[str, list[Problem]]:
+    """`blockers` of every process in a file, keyed by process id, in file order."""
+    language = definitions.attributes.get("expressionLanguage")
+    return {p.id: blockers(p, expression_language=language) for p in definitions.processes}
+
+
+def blockers(process: Process, *, expression_language: str | None = None) -> list[Problem]:
+    """Every element that keeps the process out of niva's executable subset.
+
+    Args:
+        process: The process to check (nested subprocesses included).
+        expression_language: The ``expressionLanguage`` of the definitions, if declared;
+            it applies to expressions that name no language of their own.
+
+    Returns:
+        One problem per offending element, in document order, each with the element id,
+        its source line and what to use instead. Empty when the process is executable.
+    """
+    check = _Check(expression_language)
+    check.extras(process.id, process.extras)
+    check.container(process, in_event_subprocess=False)
+    return check.problems
+
+
+class _Check:
+    def __init__(self, expression_language: str | None) -> None:
+        self.default_language = expression_language
+        self.problems: list[Problem] = []
+
+    def add(self, element_id: str | None, line: int | None, message: str) -> None:
+        self.problems.append(Problem(message=message, element_id=element_id or None, line=line))
+
+    def container(self, container: FlowContainer, *, in_event_subprocess: bool) -> None:
+        for node in container.nodes:
+            self.node(node, in_event_subprocess=in_event_subprocess)
+        for flow in container.flows:
+            self.flow(flow)
+        if not isinstance(container, Process):
+            self.extras(None, container.extras)
+
+    def extras(self, owner_id: str | None, extras: Iterable[RawElement]) -> None:
+        for raw in extras:
+            local = raw.local_name
+            if raw.namespace == BPMN and local in MODELLING_ONLY:
+                continue
+            hint = _EXTRA_HINTS.get(local)
+            # Report the owner (the element a modeller sees in the diagram) and name the
+            # offending child by its own id, if it has one.
+            child = f"{local} '{raw.id}'" if raw.id else local
+            message = f"{child} is not in niva's executable subset"
+            self.add(owner_id or raw.id, raw.line, f"{message}; {hint}" if hint else message)
+
+    def language(
+        self, owner: str, what: str, expression: Expression | None, line: int | None
+    ) -> None:
+        if expression is None:
+            return
+        language = expression.language or self.default_language
+        if language is not None and language.strip().lower() not in NIVA_LANGUAGES:
+            self.add(
+                owner,
+                expression.line or line,
+                f"{what} is written in {language!r}, which niva does not execute; "
+                'write it in CEL (no language attribute, or language="cel")',
+            )
+
+    def flow(self, flow: SequenceFlow) -> None:
+        self.language(flow.id, "the condition", flow.condition, flow.line)
+        self.extras(flow.id, flow.extras)
+
+    def node(self, node: FlowNode, *, in_event_subprocess: bool) -> None:
+        if node.kind not in EXECUTABLE_NODE_KINDS:
+            hint = _KIND_HINTS.get(node.kind, "see the executable subset in DESIGN.md")
+            self.add(node.id, node.line, f"{node.kind} is not in niva's executable subset; {hint}")
+        else:
+            # The children of an element that blocks anyway (a scriptTask's script) would
+            # only repeat the same problem.
+            self.events(node, in_event_subprocess=in_event_subprocess)
+            self.attributes(node)
+            self.extras(node.id, node.extras)
+        if node.loop is not None:
+            loop = node.loop
+            self.language(node.id, "the loop cardinality", loop.loop_cardinality, loop.line)
+            self.language(node.id, "the completion condition", loop.completion_condition, loop.line)
+            self.extras(node.id, loop.extras)
+        if node.subprocess is not None:
+            self.container(node.subprocess, in_event_subprocess=node.triggered_by_event)
+
+    def attributes(self, node: FlowNode) -> None:
+        flags = {
+            "isForCompensation": "compensation handlers are not executable; model the "
+            "compensating work on the error path",
+            "parallelMultiple": "a parallel-multiple event is not executable; use a parallel "
+            "gateway and one event per trigger",
+            "instantiate": "starting a process at a receive task or event-based gateway is not "
+            "executable; use a message start event",
+        }
+        for attribute, message in flags.items():
+            if node.attributes.get(attribute, "").strip() in ("true", "1"):
+                self.add(node.id, node.line, f"{node.kind} has {attribute}=true: {message}")
+        if node.attributes.get("eventGatewayType", "Exclusive") != "Exclusive":
+            self.add(
+                node.id,
+                node.line,
+                "a parallel event-based gateway is not executable; use an exclusive one",
+            )
+
+    def events(self, node: FlowNode, *, in_event_subprocess: bool) -> None:
+        allowed = _EVENTS_BY_KIND.get(node.kind)
+        if allowed is None:
+            if node.event_definitions:
+                self.add(node.id, node.line, f"{node.kind} cannot carry event definitions")
+            return
+        if node.kind == "startEvent" and in_event_subprocess:
+            allowed = allowed | {"error"}
+            if not node.event_definitions:
+                self.add(
+                    node.id,
+                    node.line,
+                    "the start event of an event subprocess needs a message, timer or error "
+                    "definition",
+                )
+        if node.kind in ("intermediateCatchEvent", "boundaryEvent") and not node.event_definitions:
+            self.add(
+                node.id,
+                node.line,
+                f"a {node.kind} without an event definition is not executable; "
+                "add a timer or message definition",
+            )
+        if len(node.event_definitions) > 1:
+            self.add(
+                node.id,
+                node.line,
+                "an event with several definitions (a multiple event) is not executable; "
+                "use one event per trigger",
+            )
+        for definition in node.event_definitions:
+            self.definition(node, definition, allowed)
+
+    def definition(
+        self, node: FlowNode, definition: EventDefinition, allowed: frozenset[str]
+    ) -> None:
+        line = definition.line or node.line
+        if definition.kind not in allowed:
+            hint = _DEFINITION_HINTS.get(definition.kind)
+            if hint is None:
+                kinds = ", ".join(sorted(allowed)) or "none"
+                hint = f"a {node.kind} may be {kinds} (or none where BPMN allows)"
+            self.add(
+                node.id,
+                line,
+                f"{node.kind} with a {definition.kind}EventDefinition is not in niva's "
+                f"executable subset; {hint}",
+            )
+            return
+        if node.kind == "boundaryEvent" and definition.kind == "error" and not node.cancel_activity:
+            self.add(
+                node.id,
+                line,
+                'an error boundary event always interrupts; remove cancelActivity="false"',
+            )
+        timer = definition.timer
+        if timer is not None:
+            kind, expression = timer
+            self.language(node.id, f"the timer's {kind}", expression, line)

@@ -1,0 +1,107 @@
+"""What a model may name: registered task types and form keys.
+
+Validation consults a `Registry` without a Temporal server: a service task whose
+``niva:taskDefinition type`` is not registered, or a user task whose ``niva:form key`` is
+not, is reported when the model is validated, not when a case reaches it.
+
+The task types are names and descriptions only: the activities that implement them live in
+``activities/`` and are wired by ``worker.py``, which checks that every registered type has
+an implementation. Forms are pydantic models; their JSON Schema is what the API shows for a
+task. Packages that add forms or task types register them on `default_registry` at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "BUILTIN_TASK_TYPES",
+    "Registry",
+    "RegistryError",
+    "TaskType",
+    "default_registry",
+]
+
+
+class RegistryError(ValueError):
+    """A name is registered twice with different meanings, or is not registered."""
+
+
+class TaskType(BaseModel):
+    """A service-task type: the activity a ``niva:taskDefinition type`` names."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+
+
+BUILTIN_TASK_TYPES: tuple[TaskType, ...] = (
+    TaskType(name="notify", description="Render a message from a template and deliver it."),
+    TaskType(
+        name="render_document",
+        description="Render a document from a template and store it write-once; "
+        "returns its id and SHA-256.",
+    ),
+    TaskType(
+        name="send_message",
+        description="Deliver a message to another case (target instance, message, payload).",
+    ),
+)
+
+
+class Registry:
+    """Task types and forms by name; registering the same thing twice is harmless."""
+
+    def __init__(self) -> None:
+        self._task_types: dict[str, TaskType] = {}
+        self._forms: dict[str, type[BaseModel]] = {}
+
+    @property
+    def task_types(self) -> Mapping[str, TaskType]:
+        """Every registered task type by name (read-only)."""
+        return MappingProxyType(self._task_types)
+
+    @property
+    def forms(self) -> Mapping[str, type[BaseModel]]:
+        """Every registered form by key (read-only)."""
+        return MappingProxyType(self._forms)
+
+    def register_task_type(self, task_type: TaskType) -> None:
+        """Add a task type; a different one under the same name is an error."""
+        existing = self._task_types.get(task_type.name)
+        if existing is not None and existing != task_type:
+            raise RegistryError(f"task type {task_type.name!r} is already registered")
+        self._task_types[task_type.name] = task_type
+
+    def register_form(self, key: str, form: type[BaseModel]) -> None:
+        """Add a form under ``key`` (e.g. ``se.nhv.ExpertReport``)."""
+        existing = self._forms.get(key)
+        if existing is not None and existing is not form:
+            raise RegistryError(f"form key {key!r} is already registered to {existing.__name__}")
+        self._forms[key] = form
+
+    def form(self, key: str) -> type[BaseModel]:
+        """The form registered under ``key``; `RegistryError` names the known keys."""
+        try:
+            return self._forms[key]
+        except KeyError:
+            known = ", ".join(sorted(self._forms)) or "none"
+            raise RegistryError(f"unknown form key {key!r} (registered: {known})") from None
+
+    def copy(self) -> Registry:
+        """An independent registry with the same entries (tests extend copies)."""
+        clone = Registry()
+        clone._task_types = dict(self._task_types)
+        clone._forms = dict(self._forms)
+        return clone
+
+
+default_registry = Registry()
+"""The registry shipped models are validated against."""
+
+for _task_type in BUILTIN_TASK_TYPES:
+    default_registry.register_task_type(_task_type)

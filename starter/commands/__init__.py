@@ -1,0 +1,1 @@
+"""Sub-commands of ``niva``, one module per group."""

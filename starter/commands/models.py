@@ -1,0 +1,141 @@
+"""``niva models``: validate, lay out, deploy, list and export process models.
+
+``validate`` and ``layout`` work offline on files. ``deploy --local``, ``list`` and
+``export`` use the model store in the data directory (``NIVA_DATA_DIR``), the one the
+embedded stack's workers read.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from process_models.bpmn import layout_definitions, read_bpmn, write_bpmn
+from process_models.deployments import ModelFile, ModelStore
+from process_models.errors import BpmnReadError, ModelInvalidError, Problem, UnknownModelError
+from process_models.shipped import shipped_model_files
+from process_models.store import FileBlobStore
+from process_models.validation import executable_processes, validate
+from starter.settings import DataSettings
+
+__all__ = ["app", "local_store"]
+
+app = typer.Typer(help="Validate, lay out, deploy, list and export BPMN process models.")
+
+FilesArg = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)]
+
+
+def local_store(data: DataSettings | None = None) -> ModelStore:
+    """The model store in the data directory."""
+    return ModelStore(FileBlobStore((data or DataSettings()).models_dir))
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        typer.echo(problem.format(), err=True)
+
+
+def _model_files(paths: list[Path]) -> list[ModelFile]:
+    return [ModelFile(name=str(path), content=path.read_bytes()) for path in paths]
+
+
+@app.command("validate")
+def validate_command(files: FilesArg) -> None:
+    """Check files; one line per problem as file:line: element_id: message; exit 1 if any."""
+    read = []
+    problems: list[Problem] = []
+    for file in _model_files(files):
+        try:
+            read.append((file, read_bpmn(file.content)))
+        except BpmnReadError as exc:
+            problems.append(exc.problem.model_copy(update={"file": file.name}))
+    # A call activity may start a process of the same files or a shipped one.
+    known = {p.id for _, defs in read for p in executable_processes(defs)}
+    for shipped in shipped_model_files():
+        known.update(p.id for p in executable_processes(read_bpmn(shipped.content)))
+    for file, defs in read:
+        found = validate(defs, known_processes=known)
+        problems.extend(p.model_copy(update={"file": file.name}) for p in found)
+        if not found:
+            ids = ", ".join(p.id for p in executable_processes(defs))
+            typer.echo(f"{file.name}: valid ({ids})")
+    _print_problems(problems)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def layout(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write here, not stdout")] = None,
+) -> None:
+    """Add a left-to-right diagram to every process that has none; keep existing DI."""
+    try:
+        defs = read_bpmn(file.read_bytes())
+    except BpmnReadError as exc:
+        _print_problems([exc.problem.model_copy(update={"file": str(file)})])
+        raise typer.Exit(1) from exc
+    xml = write_bpmn(layout_definitions(defs))
+    if out is None:
+        sys.stdout.buffer.write(xml)
+    else:
+        out.write_bytes(xml)
+
+
+@app.command()
+def deploy(
+    files: FilesArg,
+    local: Annotated[
+        bool, typer.Option("--local", help="Deploy into the data directory's model store")
+    ] = False,
+) -> None:
+    """Validate and deploy; identical content keeps its version. All files or none."""
+    if not local:
+        typer.echo(
+            "niva models deploy: deploying through the API is not available yet; "
+            "use --local to deploy into the model store of NIVA_DATA_DIR",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        results = local_store().deploy(_model_files(files))
+    except ModelInvalidError as exc:
+        _print_problems(exc.problems)
+        raise typer.Exit(1) from exc
+    for result in results:
+        state = "deployed" if result.created else "unchanged"
+        model = result.model
+        typer.echo(f"{model.process_id} version {model.version} {state} ({model.file_name})")
+
+
+@app.command("list")
+def list_command() -> None:
+    """The latest version of every deployed process."""
+    for model in local_store().latest():
+        tag = model.version_tag or "-"
+        typer.echo(
+            f"{model.process_id}\tversion {model.version}\ttag {tag}\t"
+            f"{model.content_hash[:12]}\t{model.deployed_at:%Y-%m-%d %H:%M}Z"
+        )
+
+
+@app.command()
+def export(
+    process_id: str,
+    version: Annotated[int | None, typer.Option(help="Default: the latest")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write here, not stdout")] = None,
+) -> None:
+    """The BPMN file of a deployed version, exactly as deployed."""
+    store = local_store()
+    try:
+        content = store.bpmn(store.get(process_id, version))
+    except UnknownModelError as exc:
+        typer.echo(f"niva models export: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if out is None:
+        sys.stdout.buffer.write(content)
+    else:
+        out.write_bytes(content)

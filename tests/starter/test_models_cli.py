@@ -1,0 +1,87 @@
+"""``niva models``: validate, deploy --local, list, export and layout, as a user runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from process_models.bpmn import read_bpmn
+from starter.cli import app
+from tests.process_models.test_deployments import model
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("NIVA_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_validate_valid_file(tmp_path: Path):
+    path = write(tmp_path, "ok.bpmn", model())
+    result = runner.invoke(app, ["models", "validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "valid (p)" in result.output
+
+
+def test_validate_reports_file_line_element_message(tmp_path: Path):
+    broken = write(tmp_path, "bad.bpmn", model().replace('targetRef="e"', 'targetRef="gone"'))
+    junk = write(tmp_path, "junk.bpmn", "not xml at all")
+    result = runner.invoke(app, ["models", "validate", str(broken), str(junk)])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert any(line.startswith(f"{broken}:10: f2: ") and "'gone'" in line for line in lines)
+    assert any(line.startswith(f"{junk}:") for line in lines)
+
+
+def test_deploy_list_export(tmp_path: Path, data_dir: Path):
+    path = write(tmp_path, "p.bpmn", model())
+    first = runner.invoke(app, ["models", "deploy", "--local", str(path)])
+    assert first.exit_code == 0, first.output
+    assert "p version 1 deployed" in first.output
+    again = runner.invoke(app, ["models", "deploy", "--local", str(path)])
+    assert "p version 1 unchanged" in again.output
+    listed = runner.invoke(app, ["models", "list"])
+    assert listed.output.startswith("p\tversion 1\ttag -")
+    out = tmp_path / "exported.bpmn"
+    exported = runner.invoke(app, ["models", "export", "p", "--version", "1", "-o", str(out)])
+    assert exported.exit_code == 0
+    assert out.read_bytes() == path.read_bytes()
+    missing = runner.invoke(app, ["models", "export", "nope"])
+    assert missing.exit_code == 1
+    assert "no process 'nope'" in missing.stderr
+
+
+def test_deploy_invalid_changes_nothing(tmp_path: Path, data_dir: Path):
+    bad = write(tmp_path, "bad.bpmn", model().replace('targetRef="e"', 'targetRef="gone"'))
+    result = runner.invoke(app, ["models", "deploy", "--local", str(bad)])
+    assert result.exit_code == 1
+    assert "'gone'" in result.stderr
+    assert runner.invoke(app, ["models", "list"]).output == ""
+
+
+def test_deploy_without_local_is_a_usage_error(tmp_path: Path):
+    path = write(tmp_path, "p.bpmn", model())
+    result = runner.invoke(app, ["models", "deploy", str(path)])
+    assert result.exit_code == 2
+    assert "--local" in result.stderr
+
+
+def test_layout_adds_a_diagram(tmp_path: Path):
+    path = write(tmp_path, "p.bpmn", model())
+    out = tmp_path / "laid-out.bpmn"
+    result = runner.invoke(app, ["models", "layout", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    defs = read_bpmn(out.read_bytes())
+    [diagram] = defs.diagrams
+    assert {s.bpmn_element for s in diagram.shapes} >= {"s", "Review", "e"}
+    assert {e.bpmn_element for e in diagram.edges} == {"f1", "f2"}

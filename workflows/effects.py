@@ -1,0 +1,60 @@
+"""What the interpreter asks of Temporal: start or cancel activities and child cases.
+
+The interpreter is pure state manipulation; it returns these effects and the workflow
+(`workflows.process_instance`) carries them out with Temporal's APIs. That seam keeps the
+BPMN semantics testable without a server and keeps every Temporal command in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, JsonValue
+
+__all__ = ["CancelChild", "CancelService", "Effect", "StartChild", "StartService"]
+
+
+class StartService(BaseModel):
+    """Run a service task's activity."""
+
+    kind: Literal["start_service"] = "start_service"
+    activity_id: str = Field(description="The task id; also the idempotency key.")
+    attempt: int = Field(description="0 first; +1 for each incident retry.")
+    type: str
+    element_id: str
+    name: str | None
+    inputs: dict[str, JsonValue]
+    retries: int | None
+    timeout_seconds: float | None
+
+
+class CancelService(BaseModel):
+    """Cancel a running service activity (an interrupting event ended its task)."""
+
+    kind: Literal["cancel_service"] = "cancel_service"
+    activity_id: str
+
+
+class StartChild(BaseModel):
+    """Start a child case for a call activity."""
+
+    kind: Literal["start_child"] = "start_child"
+    activity_id: str
+    process_id: str
+    version: int | None
+    workflow_id: str
+    business_key: str
+    title: str
+    variables: dict[str, JsonValue]
+    detached: bool
+
+
+class CancelChild(BaseModel):
+    """Cancel an attached child case (its call activity was interrupted or cancelled)."""
+
+    kind: Literal["cancel_child"] = "cancel_child"
+    activity_id: str
+    workflow_id: str
+
+
+Effect = StartService | CancelService | StartChild | CancelChild

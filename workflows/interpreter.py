@@ -1,0 +1,1201 @@
+"""The BPMN interpreter: moves tokens through an `ExecutableModel`, mutating `InstanceState`.
+
+It never awaits and never talks to Temporal: every method changes the state and appends
+`Effect`s (start an activity, start a child case, cancel either) that the workflow carries
+out. The clock is passed in (the workflow's ``workflow.now()``), so the same calls yield the
+same state on every replay.
+
+Execution model:
+
+- A *token* stands at a node. ``ready`` tokens are moved by `run`; a token inside an
+  activity, at a catch event, at an event-based gateway or at a join waits.
+- An *activity* is an entered task, subprocess, call or multi-instance body, identified by
+  its task id ``<element_id>[:<key>][#<n>]``.
+- A *scope* holds the local variables of an embedded subprocess or a multi-instance
+  instance. Reads see the root variables overlaid by every enclosing scope; a write goes to
+  the innermost scope that already defines the name, else to the innermost
+  multi-instance instance (so 21 regions answering the same task never overwrite each
+  other), else to the root.
+- When an activity finishes its token's phase becomes ``complete``: outputs are mapped
+  and the token leaves on the next `run`. A failing expression in either phase parks the
+  token in an incident; `retry_incident` re-runs that phase.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import JsonValue
+
+from process_models.errors import ExpressionError, TimerSpecError
+from process_models.schema import FlowNode
+from process_models.timers import IsoDuration, TimerSpec, add_duration, next_fire
+from workflows.effects import CancelChild, CancelService, Effect, StartChild, StartService
+from workflows.model import ExecutableModel, split_list
+from workflows.state import (
+    ROOT_SCOPE,
+    Activity,
+    AuditEntry,
+    BufferedMessage,
+    CompletedTask,
+    Incident,
+    InstanceState,
+    MultiInstanceState,
+    Scope,
+    Subscription,
+    Timer,
+    Token,
+)
+
+__all__ = ["Interpreter", "ModelFailure", "payload_digest"]
+
+_SERVICE_KINDS = frozenset({"serviceTask", "sendTask"})
+_PASS_THROUGH_KINDS = frozenset({"task", "manualTask"})
+_MAX_STEPS = 10_000
+
+
+class ModelFailure(Exception):
+    """A failure of the model at run time (an expression, a gateway with no way out)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def payload_digest(payload: Any) -> str:
+    """SHA-256 of the canonical JSON of a payload, for the audit trail."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Interpreter:
+    """Runs one case: call a method, then `run`, then carry out `take_effects()`."""
+
+    def __init__(self, model: ExecutableModel, state: InstanceState) -> None:
+        self.model = model
+        self.state = state
+        self._effects: list[Effect] = []
+        self.now: datetime = datetime.min
+
+    # --- public API -----------------------------------------------------------------------
+
+    def take_effects(self) -> list[Effect]:
+        """The effects produced since the last call, in order."""
+        effects, self._effects = self._effects, []
+        return effects
+
+    def start(self, now: datetime, *, start_event: str | None, actor: str | None) -> None:
+        """Place the first token: at ``start_event`` (a message start) or the none start."""
+        self.now = now
+        process_id = self.model.process.id
+        if start_event is not None:
+            node = self.model.nodes.get(start_event)
+            if node is None or node.kind != "startEvent":
+                raise ModelFailure("start", f"{start_event!r} is not a start event")
+        else:
+            node = self.model.none_start(process_id)
+            if node is None:
+                raise ModelFailure("start", "the process has no start event without trigger")
+        self._arm_event_subprocesses(process_id, ROOT_SCOPE)
+        self._new_token(node.id, ROOT_SCOPE)
+        self._audit("started", element_id=node.id, actor=actor)
+
+    def run(self, now: datetime) -> None:
+        """Move every ready token until all wait; then end the case if nothing is left."""
+        self.now = now
+        self._expire_buffered()
+        for steps in range(_MAX_STEPS):
+            token = next((t for t in self.state.tokens.values() if t.status == "ready"), None)
+            if token is None or self.state.ended:
+                if steps and not self.state.ended:
+                    self.recompute_timers()
+                return
+            self._step(token)
+        raise RuntimeError(f"more than {_MAX_STEPS} steps without waiting: a loop in the model")
+
+    def open_tasks(self) -> list[Activity]:
+        """Open user tasks in creation order."""
+        return [a for a in self.state.activities.values() if a.kind == "userTask"]
+
+    def next_timer(self) -> Timer | None:
+        """The armed timer that fires first."""
+        timers = sorted(self.state.timers.values(), key=lambda t: (t.fire_at, t.id))
+        return timers[0] if timers else None
+
+    def fire_due_timers(self, now: datetime) -> int:
+        """Fire every timer due at ``now``, earliest first; returns how many fired."""
+        self.now = now
+        fired = 0
+        while True:
+            timer = self.next_timer()
+            if timer is None or timer.fire_at > now:
+                return fired
+            self._fire_timer(timer)
+            fired += 1
+
+    def complete_task(
+        self,
+        task_id: str,
+        payload: dict[str, JsonValue],
+        *,
+        actor: str,
+        org: str | None,
+        idempotency_key: str | None,
+        now: datetime,
+    ) -> CompletedTask:
+        """Complete an open user task (the update validator has checked the request)."""
+        self.now = now
+        activity = self.state.activities[task_id]
+        completed = CompletedTask(
+            task_id=task_id, completed=now, actor=actor, idempotency_key=idempotency_key
+        )
+        self.state.completed_tasks[task_id] = completed
+        self._participate(org)
+        self._audit(
+            "task_completed",
+            element_id=activity.element_id,
+            task_id=task_id,
+            actor=actor,
+            org=org,
+            payload_digest=payload_digest(payload),
+        )
+        self._finish_activity(activity, payload=payload)
+        return completed
+
+    def correlate(
+        self,
+        name: str,
+        payload: dict[str, JsonValue],
+        *,
+        actor: str | None,
+        org: str | None,
+        now: datetime,
+    ) -> list[str]:
+        """Deliver a message to every subscription of that name; buffer it if none waits
+        and the model declares a ``ttl`` for it. Returns the receiving element ids."""
+        self.now = now
+        waiting = [s for s in self.state.subscriptions.values() if s.message_name == name]
+        self._participate(org)
+        if not waiting:
+            ttl = self.message_ttl(name)
+            if ttl is None:
+                raise ModelFailure("message", f"no subscription waits for message {name!r}")
+            self.state.buffered.append(
+                BufferedMessage(
+                    name=name,
+                    payload=payload,
+                    actor=actor,
+                    org=org,
+                    received=now,
+                    expires=self._add(now, ttl),
+                )
+            )
+            self._audit("message_buffered", detail=name, actor=actor, org=org)
+            return []
+        received = []
+        for subscription in waiting:
+            if subscription.id in self.state.subscriptions:
+                self._audit(
+                    "message",
+                    element_id=subscription.element_id,
+                    actor=actor,
+                    org=org,
+                    detail=name,
+                    payload_digest=payload_digest(payload),
+                )
+                self._trigger(subscription.element_id, subscription.owner, payload, actor)
+                received.append(subscription.element_id)
+        return received
+
+    def message_ttl(self, name: str) -> IsoDuration | None:
+        """The longest ``ttl`` the model declares for a message name, if any."""
+        ttls = [
+            IsoDuration.parse(node.niva.subscription.ttl)
+            for node in self.model.subscribing_elements
+            if node.niva.subscription is not None
+            and node.niva.subscription.ttl
+            and self.model.message_name(node) == name
+        ]
+        return max(ttls, key=lambda d: d.approximate_seconds()) if ttls else None
+
+    def accepted_messages(self) -> list[str]:
+        """Message names a subscription waits for now, sorted."""
+        return sorted({s.message_name for s in self.state.subscriptions.values()})
+
+    def service_succeeded(self, activity_id: str, result: JsonValue, now: datetime) -> None:
+        """A service task's activity returned ``result``."""
+        self.now = now
+        activity = self.state.activities.get(activity_id)
+        if activity is not None:
+            self._finish_activity(activity, result=result)
+
+    def service_failed(
+        self, activity_id: str, *, error_code: str | None, message: str, now: datetime
+    ) -> None:
+        """A service activity failed: a BPMN error (with code) or exhausted retries."""
+        self.now = now
+        activity = self.state.activities.get(activity_id)
+        if activity is None:
+            return
+        if error_code is not None:
+            self._throw_error(activity, error_code, message)
+        else:
+            activity.status = "incident"
+            self._incident("activity", activity.element_id, message, activity_id=activity.id)
+
+    def child_finished(
+        self, activity_id: str, variables: dict[str, JsonValue], now: datetime
+    ) -> None:
+        """An attached child case completed with these variables."""
+        self.now = now
+        activity = self.state.activities.get(activity_id)
+        if activity is not None:
+            self._finish_activity(activity, result=variables)
+
+    def child_failed(self, activity_id: str, message: str, now: datetime) -> None:
+        """An attached child case failed or was cancelled."""
+        self.now = now
+        activity = self.state.activities.get(activity_id)
+        if activity is not None:
+            activity.status = "incident"
+            self._incident("child", activity.element_id, message, activity_id=activity.id)
+
+    def retry_incident(
+        self, incident_id: str, variables: dict[str, JsonValue], *, actor: str, now: datetime
+    ) -> None:
+        """Resolve an incident: apply corrected variables, then re-run what failed."""
+        self.now = now
+        incident = self.state.incidents.pop(incident_id)
+        self.state.variables.update(variables)
+        self._audit("incident_resolved", element_id=incident.element_id, actor=actor)
+        if incident.activity_id is not None:
+            activity = self.state.activities.get(incident.activity_id)
+            if activity is not None:
+                activity.status = "active"
+                if activity.kind in _SERVICE_KINDS or self._is_service_event(activity):
+                    activity.attempt += 1
+                    self._start_service(activity, self.model.node(activity.element_id))
+                elif activity.kind == "callActivity":
+                    self._start_child(activity, self.model.node(activity.element_id))
+        elif incident.token_id is not None and incident.token_id in self.state.tokens:
+            self.state.tokens[incident.token_id].status = "ready"
+
+    def cancel(self, reason: str, *, actor: str, now: datetime) -> None:
+        """End the case: cancel every activity, attached child and timer."""
+        self.now = now
+        self._clear_scope(ROOT_SCOPE)
+        self._audit("cancelled", actor=actor, detail=reason)
+        self._end("cancelled")
+
+    # --- values ---------------------------------------------------------------------------
+
+    def _scope_chain(self, scope_id: str) -> list[Scope]:
+        chain = []
+        while scope_id != ROOT_SCOPE:
+            scope = self.state.scopes[scope_id]
+            chain.append(scope)
+            scope_id = scope.parent_id
+        return chain
+
+    def variables(self, scope_id: str) -> dict[str, JsonValue]:
+        """The variables visible in a scope: root, overlaid by each enclosing scope."""
+        merged = dict(self.state.variables)
+        for scope in reversed(self._scope_chain(scope_id)):
+            merged.update(scope.variables)
+        return merged
+
+    def _set(self, scope_id: str, name: str, value: JsonValue) -> None:
+        chain = self._scope_chain(scope_id)
+        for scope in chain:
+            if name in scope.variables:
+                scope.variables[name] = value
+                return
+        for scope in chain:
+            if scope.key is not None:
+                scope.variables[name] = value
+                return
+        self.state.variables[name] = value
+
+    def _eval(
+        self,
+        source: str,
+        element_id: str,
+        scope_id: str,
+        *,
+        always: bool = False,
+        extra: dict[str, JsonValue] | None = None,
+    ) -> JsonValue:
+        expression = self.model.expression(source, element_id, always=always)
+        variables = self.variables(scope_id)
+        if extra:
+            variables.update(extra)
+        return expression.evaluate(
+            variables, now=self.now, tz=self.model.tz, reference=self.model.source.reference
+        )
+
+    def _eval_list(self, value: str | None, element_id: str, scope_id: str) -> list[str]:
+        if not value:
+            return []
+        if not value.lstrip().startswith("="):
+            return split_list(value)
+        result = self._eval(value, element_id, scope_id)
+        if isinstance(result, str):
+            return split_list(result)
+        if isinstance(result, list):
+            return [str(item) for item in result]
+        raise ExpressionError(
+            "must yield a string or a list of strings", expression=value, element_id=element_id
+        )
+
+    def _add(self, t: datetime, duration: IsoDuration) -> datetime:
+        return add_duration(t, duration, self.model.tz)
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    def _new_token(self, node_id: str, scope_id: str, via: str | None = None) -> Token:
+        token = Token(id=self.state.next_id("t"), node_id=node_id, scope_id=scope_id, via_flow=via)
+        self.state.tokens[token.id] = token
+        return token
+
+    def _step(self, token: Token) -> None:
+        node = self.model.node(token.node_id)
+        try:
+            if token.phase == "complete":
+                self._complete_phase(token, node)
+            else:
+                self._enter(token, node)
+        except (ExpressionError, TimerSpecError) as exc:
+            token.status = "incident"
+            self._incident("expression", node.id, str(exc), token_id=token.id)
+        except ModelFailure as exc:
+            token.status = "incident"
+            self._incident(exc.kind, node.id, str(exc), token_id=token.id)
+
+    def _enter(self, token: Token, node: FlowNode) -> None:
+        kind = node.kind
+        if kind == "startEvent":
+            self._leave(token, node)
+        elif kind in ("endEvent", "intermediateThrowEvent") and self._has_service(node):
+            self._enter_activity(token, node)
+        elif kind == "endEvent":
+            self._end_event(token, node)
+        elif kind == "intermediateThrowEvent":
+            self._leave(token, node)
+        elif kind == "exclusiveGateway":
+            self._exclusive(token, node)
+        elif kind == "parallelGateway":
+            self._parallel(token, node)
+        elif kind == "eventBasedGateway":
+            token.status = "waiting"
+            for flow in self.model.outgoing(node.id):
+                target = self.model.node(flow.target_ref or "")
+                self._arm_catch(target, owner=token.id, scope_id=token.scope_id)
+        elif kind == "intermediateCatchEvent":
+            token.status = "waiting"
+            self._arm_catch(node, owner=token.id, scope_id=token.scope_id)
+        elif node.loop is not None and token.activity_id is None:
+            self._enter_multi_instance(token, node)
+        elif node.is_activity:
+            self._enter_activity(token, node)
+        else:
+            raise ModelFailure("gateway", f"{kind} is not executable")
+
+    def _leave(self, token: Token, node: FlowNode, flows: list[Any] | None = None) -> None:
+        outgoing = self.model.outgoing(node.id) if flows is None else flows
+        token.phase = "enter"
+        token.activity_id = None
+        token.payload = None
+        token.result = None
+        if not outgoing:
+            self._consume(token)
+            return
+        first, *rest = outgoing
+        for flow in rest:
+            self._new_token(flow.target_ref or "", token.scope_id, via=flow.id)
+        token.node_id = first.target_ref or ""
+        token.via_flow = first.id
+        token.status = "ready"
+
+    def _consume(self, token: Token) -> None:
+        self.state.tokens.pop(token.id, None)
+        self._check_scope(token.scope_id)
+
+    # --- gateways -------------------------------------------------------------------------
+
+    def _exclusive(self, token: Token, node: FlowNode) -> None:
+        outgoing = self.model.outgoing(node.id)
+        if len(outgoing) <= 1:
+            self._leave(token, node)
+            return
+        for flow in outgoing:
+            if flow.id == node.default_flow or flow.condition is None:
+                continue
+            expression = self.model.expression(flow.condition.body, flow.id, always=True)
+            variables = self.variables(token.scope_id)
+            if expression.evaluate_bool(
+                variables, now=self.now, tz=self.model.tz, reference=self.model.source.reference
+            ):
+                self._leave(token, node, [flow])
+                return
+        default = next((f for f in outgoing if f.id == node.default_flow), None)
+        if default is None:
+            raise ModelFailure(
+                "gateway",
+                "no condition of the exclusive gateway holds and it has no default flow",
+            )
+        self._leave(token, node, [default])
+
+    def _parallel(self, token: Token, node: FlowNode) -> None:
+        incoming = self.model.incoming(node.id)
+        if len(incoming) <= 1:
+            self._leave(token, node)
+            return
+        token.status = "waiting"
+        arrived: dict[str, Token] = {}
+        for other in self.state.tokens.values():
+            if (
+                other.node_id == node.id
+                and other.scope_id == token.scope_id
+                and other.status == "waiting"
+                and other.via_flow not in arrived
+            ):
+                arrived[other.via_flow or ""] = other
+        if all(flow.id in arrived for flow in incoming):
+            for flow in incoming:
+                if arrived[flow.id].id != token.id:
+                    self.state.tokens.pop(arrived[flow.id].id)
+            self._leave(token, node)
+
+    # --- events ---------------------------------------------------------------------------
+
+    def _end_event(self, token: Token, node: FlowNode) -> None:
+        kinds = node.event_kinds()
+        if "terminate" in kinds:
+            scope_id = token.scope_id
+            self.state.tokens.pop(token.id, None)
+            self._clear_scope(scope_id, keep_scope=True)
+            if scope_id == ROOT_SCOPE:
+                self._end(node.name or node.id)
+            else:
+                self._check_scope(scope_id)
+            return
+        if "error" in kinds:
+            code = self.model.error_code(node) or node.id
+            self.state.tokens.pop(token.id, None)
+            self._throw_from_scope(token.scope_id, code, f"error end event {node.id}")
+            return
+        self.state.tokens.pop(token.id, None)
+        if token.scope_id == ROOT_SCOPE:
+            self.state.outcome = node.name or node.id
+        self._check_scope(token.scope_id)
+
+    def _arm_catch(self, node: FlowNode, *, owner: str, scope_id: str) -> None:
+        """Arm what a catch event (or receive task) waits for, owned by ``owner``."""
+        if any(d.kind == "timer" for d in node.event_definitions):
+            self._arm_timer(node, owner, scope_id)
+        name = self.model.message_name(node)
+        if name is not None:
+            self._subscribe(node, name, owner, scope_id)
+
+    def _subscribe(self, node: FlowNode, name: str, owner: str, scope_id: str) -> None:
+        sub = node.niva.subscription
+        subscription = Subscription(
+            id=self.state.next_id("s"),
+            element_id=node.id,
+            message_name=name,
+            owner=owner,
+            candidate_groups=self._eval_list(
+                sub.candidate_groups if sub else None, node.id, scope_id
+            ),
+            candidate_orgs=self._eval_list(sub.candidate_orgs if sub else None, node.id, scope_id),
+        )
+        self.state.subscriptions[subscription.id] = subscription
+        buffered = next((m for m in self.state.buffered if m.name == name), None)
+        if buffered is not None:
+            self.state.buffered.remove(buffered)
+            self._audit("message", element_id=node.id, actor=buffered.actor, detail=name)
+            self._trigger(node.id, owner, buffered.payload, buffered.actor)
+
+    def _expire_buffered(self) -> None:
+        self.state.buffered = [m for m in self.state.buffered if m.expires > self.now]
+
+    def _trigger(
+        self, element_id: str, owner: str, payload: dict[str, JsonValue] | None, actor: str | None
+    ) -> None:
+        """A timer fired or a message arrived for ``element_id``, armed by ``owner``."""
+        node = self.model.node(element_id)
+        if node.kind == "boundaryEvent":
+            activity = self.state.activities.get(owner)
+            if activity is None:
+                return
+            if node.cancel_activity:
+                self._interrupt(activity)
+            token = self._new_token(node.id, activity.scope_id)
+            self._arrive_with(token, node, payload, actor)
+        elif node.kind == "receiveTask":
+            activity = self.state.activities.get(owner)
+            if activity is not None:
+                self._finish_activity(activity, payload=payload or {})
+        elif node.kind == "startEvent":
+            self._start_event_subprocess(node, owner, payload, actor)
+        elif owner in self.state.tokens:
+            token = self.state.tokens[owner]
+            self._disarm(owner)
+            token.node_id = node.id
+            self._arrive_with(token, node, payload, actor)
+
+    def _arrive_with(
+        self,
+        token: Token,
+        node: FlowNode,
+        payload: dict[str, JsonValue] | None,
+        actor: str | None,
+    ) -> None:
+        """Map a message payload (if any) at a catch event, then leave it."""
+        token.phase = "complete"
+        token.payload = payload
+        token.actor = actor
+        token.status = "ready"
+
+    def _disarm(self, owner: str) -> None:
+        for timer_id in [t.id for t in self.state.timers.values() if t.owner == owner]:
+            del self.state.timers[timer_id]
+        for sub_id in [s.id for s in self.state.subscriptions.values() if s.owner == owner]:
+            del self.state.subscriptions[sub_id]
+
+    # --- timers ---------------------------------------------------------------------------
+
+    def _timer_value(self, node: FlowNode) -> tuple[str, str]:
+        for definition in node.event_definitions:
+            timer = definition.timer
+            if timer is not None:
+                return timer[0], timer[1].body.strip()
+        raise ModelFailure("expression", f"timer event {node.id} has no timer value")
+
+    def _fire_at(
+        self, node: FlowNode, scope_id: str, armed_at: datetime, fired: int
+    ) -> datetime | None:
+        kind, value = self._timer_value(node)
+        spec: TimerSpec
+        if value.startswith("="):
+            expression = self.model.expression(value, node.id)
+            variables = self.variables(scope_id)
+            reference = self.model.source.reference
+            if kind != "timeCycle":
+                if fired:
+                    return None
+                return expression.evaluate_timer(
+                    variables, now=armed_at, tz=self.model.tz, reference=reference
+                )
+            spec = expression.evaluate_cycle(
+                variables, now=armed_at, tz=self.model.tz, reference=reference
+            )
+        else:
+            spec = self.model.timer_spec(node.id, kind, value)
+        return next_fire(spec, armed_at=armed_at, fired=fired, tz=self.model.tz)
+
+    def _arm_timer(self, node: FlowNode, owner: str, scope_id: str) -> Timer | None:
+        fire_at = self._fire_at(node, scope_id, self.now, 0)
+        if fire_at is None:
+            return None
+        timer = Timer(
+            id=self.state.next_id("timer"),
+            element_id=node.id,
+            owner=owner,
+            fire_at=fire_at,
+            armed_at=self.now,
+        )
+        self.state.timers[timer.id] = timer
+        return timer
+
+    def _timer_scope(self, timer: Timer) -> str:
+        if timer.owner in self.state.activities:
+            return self.state.activities[timer.owner].scope_id
+        if timer.owner in self.state.tokens:
+            return self.state.tokens[timer.owner].scope_id
+        return timer.owner  # an event subprocess start, owned by its scope
+
+    def _fire_timer(self, timer: Timer) -> None:
+        node = self.model.node(timer.element_id)
+        timer.fired += 1
+        self._audit("timer", element_id=node.id, detail=timer.fire_at.isoformat())
+        try:
+            following = self._fire_at(node, self._timer_scope(timer), timer.armed_at, timer.fired)
+        except (ExpressionError, TimerSpecError):
+            following = None
+        is_cycle = self._timer_value(node)[0] == "timeCycle"
+        if is_cycle and following is not None:
+            timer.fire_at = following
+        else:
+            self.state.timers.pop(timer.id, None)
+        self._trigger(node.id, timer.owner, None, None)
+
+    def recompute_timers(self) -> None:
+        """Re-evaluate timers defined by expressions after the variables changed; a timer
+        whose fire time moves is re-armed and the move recorded in the trail."""
+        for timer in list(self.state.timers.values()):
+            node = self.model.node(timer.element_id)
+            if not self._timer_value(node)[1].startswith("="):
+                continue
+            try:
+                fire_at = self._fire_at(node, self._timer_scope(timer), timer.armed_at, timer.fired)
+            except (ExpressionError, TimerSpecError):
+                continue  # keep the old time; the expression may need more variables
+            if fire_at is not None and fire_at != timer.fire_at:
+                self._audit(
+                    "deadline_moved",
+                    element_id=node.id,
+                    detail=f"{timer.fire_at.isoformat()} -> {fire_at.isoformat()}",
+                )
+                timer.fire_at = fire_at
+        for activity in self.state.activities.values():
+            if activity.kind == "userTask":
+                activity.due = self._due(activity)
+
+    def _due(self, activity: Activity) -> datetime | None:
+        deadlines = [
+            t.fire_at
+            for t in self.state.timers.values()
+            if t.owner == activity.id and self.model.node(t.element_id).cancel_activity
+        ]
+        if activity.parent_activity is not None:
+            deadlines += [
+                t.fire_at
+                for t in self.state.timers.values()
+                if t.owner == activity.parent_activity
+                and self.model.node(t.element_id).cancel_activity
+            ]
+        return min(deadlines) if deadlines else None
+
+    # --- activities -------------------------------------------------------------------------
+
+    def _task_id(self, element_id: str, key: str | None) -> str:
+        counter = element_id if key is None else f"{element_id}:{key}"
+        visit = self.state.visits.get(counter, 0) + 1
+        self.state.visits[counter] = visit
+        return counter if visit == 1 else f"{counter}#{visit}"
+
+    def _has_service(self, node: FlowNode) -> bool:
+        definition = node.niva.task_definition
+        return definition is not None and bool(definition.type)
+
+    def _is_service_event(self, activity: Activity) -> bool:
+        return activity.kind in ("endEvent", "intermediateThrowEvent")
+
+    def _enter_activity(
+        self,
+        token: Token,
+        node: FlowNode,
+        *,
+        key: str | None = None,
+        parent_activity: str | None = None,
+    ) -> Activity:
+        activity = Activity(
+            id=self._task_id(node.id, key),
+            element_id=node.id,
+            kind=node.kind,
+            name=node.name,
+            scope_id=token.scope_id,
+            token_id=token.id,
+            created=self.now,
+            key=key,
+            parent_activity=parent_activity,
+        )
+        token.activity_id = activity.id
+        token.status = "waiting"
+        self.state.activities[activity.id] = activity
+        if parent_activity is None:
+            for boundary in self.model.boundary_events(node.id):
+                self._arm_catch(boundary, owner=activity.id, scope_id=token.scope_id)
+        kind = node.kind
+        if kind == "userTask":
+            assignment = node.niva.assignment
+            if assignment is not None:
+                activity.candidate_groups = self._eval_list(
+                    assignment.candidate_groups, node.id, token.scope_id
+                )
+                activity.candidate_orgs = self._eval_list(
+                    assignment.candidate_orgs, node.id, token.scope_id
+                )
+            for org in activity.candidate_orgs:
+                self._participate(org)
+            activity.form_key = node.niva.form.key if node.niva.form else None
+            activity.due = self._due(activity)
+        elif kind in _SERVICE_KINDS or self._is_service_event(activity):
+            self._start_service(activity, node)
+        elif kind == "receiveTask":
+            name = self.model.message_name(node)
+            if name is not None:
+                self._subscribe(node, name, activity.id, token.scope_id)
+        elif kind == "subProcess":
+            scope = Scope(
+                id=self.state.next_id("scope"),
+                element_id=node.id,
+                parent_id=token.scope_id,
+                activity_id=activity.id,
+            )
+            self.state.scopes[scope.id] = scope
+            activity.inner_scope = scope.id
+            for mapping in node.niva.inputs:
+                if mapping.target:
+                    scope.variables[mapping.target] = self._eval(
+                        mapping.source or "", node.id, token.scope_id
+                    )
+            self._arm_event_subprocesses(node.id, scope.id)
+            start = self.model.none_start(node.id)
+            if start is None:
+                raise ModelFailure("start", f"subprocess {node.id} has no start event")
+            self._new_token(start.id, scope.id)
+        elif kind == "callActivity":
+            self._start_child(activity, node)
+        elif kind in _PASS_THROUGH_KINDS:
+            self._finish_activity(activity)
+        else:
+            raise ModelFailure("gateway", f"{kind} is not executable")
+        return activity
+
+    def _inputs(self, activity: Activity, node: FlowNode) -> dict[str, JsonValue]:
+        return {
+            mapping.target: self._eval(mapping.source or "", node.id, activity.scope_id)
+            for mapping in node.niva.inputs
+            if mapping.target
+        }
+
+    def _start_service(self, activity: Activity, node: FlowNode) -> None:
+        definition = node.niva.task_definition
+        assert definition is not None
+        assert definition.type
+        timeout = None
+        if definition.timeout:
+            timeout = IsoDuration.parse(definition.timeout).exact.total_seconds()
+        self._effects.append(
+            StartService(
+                activity_id=activity.id,
+                attempt=activity.attempt,
+                type=definition.type,
+                element_id=node.id,
+                name=node.name,
+                inputs=self._inputs(activity, node),
+                retries=int(definition.retries) if definition.retries else None,
+                timeout_seconds=timeout,
+            )
+        )
+
+    def _start_child(self, activity: Activity, node: FlowNode) -> None:
+        called = node.niva.called_element
+        process_id = (called.process_id if called else None) or node.called_element or ""
+        if process_id.startswith("="):
+            process_id = str(self._eval(process_id, node.id, activity.scope_id))
+        suffix = activity.id.removeprefix(node.id)  # [:key][#n]
+        business_key = f"{self.state.business_key}{suffix}"
+        workflow_id = f"{process_id}:{business_key}"
+        activity.child_workflow_id = workflow_id
+        version = int(called.version) if called and called.version else None
+        self._effects.append(
+            StartChild(
+                activity_id=activity.id,
+                process_id=process_id,
+                version=version,
+                workflow_id=workflow_id,
+                business_key=business_key,
+                title=f"{self.state.title} — {node.name or node.id}",
+                variables=self._inputs(activity, node) or self.variables(activity.scope_id),
+                detached=bool(called and called.detached),
+            )
+        )
+        if called is not None and called.detached:
+            self._finish_activity(activity)
+
+    def _finish_activity(
+        self,
+        activity: Activity,
+        *,
+        payload: dict[str, JsonValue] | None = None,
+        result: JsonValue = None,
+    ) -> None:
+        """The activity's work is done: disarm it, and let its token map outputs."""
+        self.state.activities.pop(activity.id, None)
+        self._disarm(activity.id)
+        if activity.inner_scope is not None:
+            self.state.scopes.pop(activity.inner_scope, None)
+        token = self.state.tokens[activity.token_id]
+        token.phase = "complete"
+        token.payload = payload
+        token.result = result
+        token.status = "ready"
+
+    def _complete_phase(self, token: Token, node: FlowNode) -> None:
+        """Map outputs of a finished activity or received message, then move on."""
+        outputs = node.niva.outputs
+        extra: dict[str, JsonValue] = {"payload": token.payload or {}, "result": token.result}
+        if outputs:
+            values = [
+                (m.target, self._eval(m.source or "", node.id, token.scope_id, extra=extra))
+                for m in outputs
+                if m.target
+            ]
+            for target, value in values:
+                self._set(token.scope_id, target, value)
+        elif token.payload:
+            for name, value in token.payload.items():
+                self._set(token.scope_id, name, value)
+        scope = self.state.scopes.get(token.scope_id)
+        if (
+            scope is not None
+            and scope.key is not None
+            and scope.element_id == node.id
+            and node.loop is not None
+        ):
+            self._instance_done(token, node, scope)
+            return
+        self._leave(token, node)
+
+    def _interrupt(self, activity: Activity) -> None:
+        """Cancel an activity and everything inside it; its token is removed."""
+        self.state.activities.pop(activity.id, None)
+        self._disarm(activity.id)
+        if activity.kind in _SERVICE_KINDS or self._is_service_event(activity):
+            self._effects.append(CancelService(activity_id=activity.id))
+        if activity.kind == "callActivity" and activity.child_workflow_id:
+            self._effects.append(
+                CancelChild(activity_id=activity.id, workflow_id=activity.child_workflow_id)
+            )
+        for incident_id in [
+            i.id for i in self.state.incidents.values() if i.activity_id == activity.id
+        ]:
+            del self.state.incidents[incident_id]
+        if activity.inner_scope is not None:
+            self._clear_scope(activity.inner_scope)
+        if activity.multi is not None:
+            for instance_id in list(activity.multi.running):
+                instance = self.state.activities.get(instance_id)
+                if instance is not None:
+                    self._interrupt(instance)
+        self.state.tokens.pop(activity.token_id, None)
+        if activity.parent_activity is None:
+            return
+        # A multi-instance instance also owns its instance scope.
+        for scope in [s for s in self.state.scopes.values() if s.activity_id == activity.id]:
+            self._clear_scope(scope.id)
+
+    def _clear_scope(self, scope_id: str, *, keep_scope: bool = False) -> None:
+        """Remove every token, activity, timer and subscription of a scope, recursively."""
+        for activity in [a for a in self.state.activities.values() if a.scope_id == scope_id]:
+            if activity.id in self.state.activities:
+                self._interrupt(activity)
+        for token in [t for t in self.state.tokens.values() if t.scope_id == scope_id]:
+            self._disarm(token.id)
+            self.state.tokens.pop(token.id, None)
+        for incident_id in [
+            i.id
+            for i in self.state.incidents.values()
+            if i.token_id is not None
+            and i.token_id not in self.state.tokens
+            and i.activity_id is None
+        ]:
+            del self.state.incidents[incident_id]
+        self._disarm(scope_id)
+        for child in [s for s in self.state.scopes.values() if s.parent_id == scope_id]:
+            self._clear_scope(child.id)
+        if not keep_scope:
+            self.state.scopes.pop(scope_id, None)
+
+    def _check_scope(self, scope_id: str) -> None:
+        """End a scope whose last token is gone: the case, or the activity owning it."""
+        if any(t.scope_id == scope_id for t in self.state.tokens.values()):
+            return
+        if scope_id == ROOT_SCOPE:
+            self._end(self.state.outcome or "completed")
+            return
+        scope = self.state.scopes.get(scope_id)
+        if scope is None or scope.key is not None:
+            return  # multi-instance scopes end with their instance's token
+        activity = self.state.activities.get(scope.activity_id)
+        if activity is not None:
+            self._disarm(scope_id)
+            self._finish_activity(activity)
+
+    def _end(self, outcome: str) -> None:
+        self.state.ended = True
+        self.state.outcome = outcome
+        self.state.timers.clear()
+        self.state.subscriptions.clear()
+        self._audit("ended", detail=outcome)
+
+    # --- multi-instance -------------------------------------------------------------------
+
+    def _enter_multi_instance(self, token: Token, node: FlowNode) -> None:
+        loop = node.loop
+        assert loop is not None
+        items: list[JsonValue]
+        niva_loop = loop.niva_loop
+        if niva_loop is not None and niva_loop.input_collection:
+            collection = self._eval(niva_loop.input_collection, node.id, token.scope_id)
+            if isinstance(collection, dict):
+                items = [collection[k] for k in sorted(collection)]
+            elif isinstance(collection, list):
+                items = list(collection)
+            else:
+                raise ExpressionError(
+                    "inputCollection must yield a list",
+                    expression=niva_loop.input_collection,
+                    element_id=node.id,
+                )
+        elif loop.loop_cardinality is not None:
+            count = self._eval(loop.loop_cardinality.body, node.id, token.scope_id, always=True)
+            if not isinstance(count, int) or count < 0:
+                raise ExpressionError(
+                    "loopCardinality must yield a whole number",
+                    expression=loop.loop_cardinality.body,
+                    element_id=node.id,
+                )
+            items = list(range(count))
+        else:
+            raise ModelFailure("expression", "multi-instance has no collection")
+        keys = [_item_key(item, index) for index, item in enumerate(items)]
+        body = Activity(
+            id=self._task_id(node.id, None),
+            element_id=node.id,
+            kind="multiInstanceBody",
+            name=node.name,
+            scope_id=token.scope_id,
+            token_id=token.id,
+            created=self.now,
+            multi=MultiInstanceState(keys=keys, items=items, sequential=loop.is_sequential),
+        )
+        token.activity_id = body.id
+        token.status = "waiting"
+        self.state.activities[body.id] = body
+        if niva_loop is not None and niva_loop.output_collection:
+            self._set(token.scope_id, niva_loop.output_collection, {})
+        for boundary in self.model.boundary_events(node.id):
+            self._arm_catch(boundary, owner=body.id, scope_id=token.scope_id)
+        if not items:
+            self._finish_multi_instance(body)
+            return
+        batch = 1 if loop.is_sequential else len(items)
+        for _ in range(batch):
+            self._start_instance(body, node)
+
+    def _start_instance(self, body: Activity, node: FlowNode) -> None:
+        multi = body.multi
+        assert multi is not None
+        assert node.loop is not None
+        index = multi.next_index
+        multi.next_index += 1
+        key, item = multi.keys[index], multi.items[index]
+        scope = Scope(
+            id=self.state.next_id("scope"),
+            element_id=node.id,
+            parent_id=body.scope_id,
+            activity_id=body.id,
+            key=key,
+        )
+        niva_loop = node.loop.niva_loop
+        if niva_loop is not None and niva_loop.input_element:
+            scope.variables[niva_loop.input_element] = item
+        scope.variables["loopCounter"] = index + 1
+        self.state.scopes[scope.id] = scope
+        token = self._new_token(node.id, scope.id)
+        instance = self._enter_activity(token, node, key=key, parent_activity=body.id)
+        scope.activity_id = instance.id
+        multi.running.append(instance.id)
+
+    def _instance_done(self, token: Token, node: FlowNode, scope: Scope) -> None:
+        body = next(
+            a
+            for a in self.state.activities.values()
+            if a.multi is not None and a.element_id == node.id and a.scope_id == scope.parent_id
+        )
+        multi = body.multi
+        assert multi is not None
+        assert node.loop is not None
+        niva_loop = node.loop.niva_loop
+        if niva_loop is not None and niva_loop.output_collection:
+            element = niva_loop.output_element
+            value: JsonValue = (
+                self._eval(element, node.id, scope.id) if element else dict(scope.variables)
+            )
+            collection = self.variables(body.scope_id).get(niva_loop.output_collection)
+            collected = dict(collection) if isinstance(collection, dict) else {}
+            collected[scope.key or ""] = value
+            self._set(body.scope_id, niva_loop.output_collection, collected)
+        self.state.tokens.pop(token.id, None)
+        self.state.scopes.pop(scope.id, None)
+        multi.running = [r for r in multi.running if r != scope.activity_id]
+        multi.completed += 1
+        condition = node.loop.completion_condition
+        done = False
+        if condition is not None:
+            variables = {
+                "numberOfInstances": len(multi.keys),
+                "numberOfCompletedInstances": multi.completed,
+                "numberOfActiveInstances": len(multi.running),
+            }
+            expression = self.model.expression(condition.body, node.id, always=True)
+            done = expression.evaluate_bool(
+                {**self.variables(body.scope_id), **variables},
+                now=self.now,
+                tz=self.model.tz,
+                reference=self.model.source.reference,
+            )
+        if done:
+            for instance_id in list(multi.running):
+                instance = self.state.activities.get(instance_id)
+                if instance is not None:
+                    self._interrupt(instance)
+            multi.running = []
+        if multi.running:
+            return
+        if not done and multi.next_index < len(multi.keys):
+            self._start_instance(body, node)
+            return
+        self._finish_multi_instance(body)
+
+    def _finish_multi_instance(self, body: Activity) -> None:
+        self.state.activities.pop(body.id, None)
+        self._disarm(body.id)
+        token = self.state.tokens[body.token_id]
+        token.phase = "enter"
+        token.activity_id = None
+        self._leave(token, self.model.node(body.element_id))
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def _catching_boundary(self, activity: Activity, code: str) -> FlowNode | None:
+        element_id = activity.element_id
+        for boundary in self.model.boundary_events(element_id):
+            if "error" in boundary.event_kinds():
+                caught = self.model.error_code(boundary)
+                if caught is None or caught == code:
+                    return boundary
+        return None
+
+    def _throw_error(self, activity: Activity, code: str, message: str) -> None:
+        """A BPMN error thrown by ``activity``: caught by its boundary or an enclosing one."""
+        holder = (
+            self.state.activities.get(activity.parent_activity)
+            if activity.parent_activity
+            else None
+        ) or activity
+        boundary = self._catching_boundary(holder, code)
+        if boundary is not None:
+            scope_id = holder.scope_id
+            self._interrupt(holder)
+            token = self._new_token(boundary.id, scope_id)
+            self._audit("error_caught", element_id=boundary.id, detail=f"{code}: {message}")
+            self._arrive_with(token, boundary, None, None)
+            return
+        self._interrupt(holder)
+        self._throw_from_scope(holder.scope_id, code, message)
+
+    def _throw_from_scope(self, scope_id: str, code: str, message: str) -> None:
+        if scope_id == ROOT_SCOPE:
+            self._incident("error", self.model.process.id, f"uncaught BPMN error {code}: {message}")
+            return
+        scope = self.state.scopes[scope_id]
+        owner = self.state.activities.get(scope.activity_id)
+        if owner is None:
+            self._incident("error", scope.element_id, f"uncaught BPMN error {code}: {message}")
+            return
+        self._throw_error(owner, code, message)
+
+    # --- event subprocesses ---------------------------------------------------------------
+
+    def _arm_event_subprocesses(self, container_id: str, scope_id: str) -> None:
+        for sub in self.model.event_subprocesses(container_id):
+            assert sub.subprocess is not None
+            for start in sub.subprocess.start_events():
+                self._arm_catch(start, owner=scope_id, scope_id=scope_id)
+
+    def _start_event_subprocess(
+        self,
+        start: FlowNode,
+        scope_id: str,
+        payload: dict[str, JsonValue] | None,
+        actor: str | None,
+    ) -> None:
+        sub_id = self.model.container_id[start.id]
+        sub = self.model.node(sub_id)
+        if start.is_interrupting:
+            self._clear_scope(scope_id, keep_scope=True)
+        else:
+            # Stay subscribed: a non-interrupting start may trigger again.
+            self._arm_catch(start, owner=scope_id, scope_id=scope_id)
+        holder = self._new_token(sub.id, scope_id)
+        activity = Activity(
+            id=self._task_id(sub.id, None),
+            element_id=sub.id,
+            kind="subProcess",
+            name=sub.name,
+            scope_id=scope_id,
+            token_id=holder.id,
+            created=self.now,
+        )
+        holder.activity_id = activity.id
+        holder.status = "waiting"
+        self.state.activities[activity.id] = activity
+        inner = Scope(
+            id=self.state.next_id("scope"),
+            element_id=sub.id,
+            parent_id=scope_id,
+            activity_id=activity.id,
+        )
+        self.state.scopes[inner.id] = inner
+        activity.inner_scope = inner.id
+        token = self._new_token(start.id, inner.id)
+        self._arrive_with(token, start, payload, actor)
+
+    # --- bookkeeping ------------------------------------------------------------------------
+
+    def _incident(
+        self,
+        kind: str,
+        element_id: str,
+        message: str,
+        *,
+        token_id: str | None = None,
+        activity_id: str | None = None,
+    ) -> None:
+        incident = Incident(
+            id=self.state.next_id("incident"),
+            element_id=element_id,
+            token_id=token_id,
+            activity_id=activity_id,
+            kind=kind,
+            message=message,
+            created=self.now,
+        )
+        self.state.incidents[incident.id] = incident
+        self._audit("incident", element_id=element_id, detail=message)
+
+    def _participate(self, org: str | None) -> None:
+        if org and org not in self.state.participants:
+            self.state.participants.append(org)
+
+    def _audit(self, kind: str, **fields: Any) -> None:
+        self.state.audit.append(
+            AuditEntry(at=self.now, kind=kind, model_version=self.state.version, **fields)
+        )
+
+    def tokens_at(self, node_id: str) -> Iterator[Token]:
+        """Tokens standing at a node (tests and details use it)."""
+        return (t for t in self.state.tokens.values() if t.node_id == node_id)
+
+
+def _item_key(item: JsonValue, index: int) -> str:
+    """A multi-instance key: the item itself if a string, else its ``id``, else the index."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict) and isinstance(item.get("id"), str | int):
+        return str(item["id"])
+    return str(index)
+
+
+def due_in(timer: Timer, now: datetime) -> timedelta:
+    """How long until ``timer`` fires (zero when due)."""
+    return max(timer.fire_at - now, timedelta(0))

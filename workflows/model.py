@@ -1,0 +1,146 @@
+"""A process model prepared for execution: indexed once, expressions compiled once.
+
+`ExecutableModel` is what the interpreter walks. It is built from the BPMN file the case
+started with (carried in the workflow input, so the history shows exactly what ran) and the
+deployed version's metadata (version, time zone, reference data snapshot).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from process_models.bpmn import read_bpmn
+from process_models.deployments import ModelSource
+from process_models.expressions import Expression, compile_expression, is_expression
+from process_models.schema import Definitions, FlowContainer, FlowNode, Process, SequenceFlow
+from process_models.timers import TimerSpec, parse_timer
+
+__all__ = ["ExecutableModel", "split_list"]
+
+
+def split_list(value: str | None) -> list[str]:
+    """A comma list as written in ``candidateGroups="a, b"``, without blanks."""
+    if not value:
+        return []
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class ExecutableModel:
+    """One process of a deployed file, indexed for the interpreter."""
+
+    def __init__(self, source: ModelSource) -> None:
+        self.source = source
+        self.definitions: Definitions = read_bpmn(source.bpmn.encode("utf-8"))
+        process = self.definitions.process(source.process_id)
+        if process is None:
+            raise ValueError(f"the model has no process {source.process_id!r}")
+        self.process: Process = process
+        self.tz = ZoneInfo(source.timezone)
+        self.nodes: dict[str, FlowNode] = {}
+        self.container_id: dict[str, str] = {}
+        self.containers: dict[str, FlowContainer] = {}
+        self.flows: dict[str, SequenceFlow] = {}
+        self._index(process, process.id)
+        self._expressions: dict[tuple[str, str], Expression] = {}
+        self._timers: dict[tuple[str, str, str], TimerSpec] = {}
+
+    def _index(self, container: FlowContainer, container_id: str) -> None:
+        self.containers[container_id] = container
+        for node in container.nodes:
+            self.nodes[node.id] = node
+            self.container_id[node.id] = container_id
+            if node.subprocess is not None:
+                self._index(node.subprocess, node.id)
+        for flow in container.flows:
+            self.flows[flow.id] = flow
+
+    # --- structure ----------------------------------------------------------------------
+
+    def node(self, node_id: str) -> FlowNode:
+        """The node with this id (the model was validated, so it exists)."""
+        return self.nodes[node_id]
+
+    def outgoing(self, node_id: str) -> list[SequenceFlow]:
+        """Flows leaving the node, in model order."""
+        return self.containers[self.container_id[node_id]].outgoing(node_id)
+
+    def incoming(self, node_id: str) -> list[SequenceFlow]:
+        """Flows entering the node, in model order."""
+        return self.containers[self.container_id[node_id]].incoming(node_id)
+
+    def boundary_events(self, activity_id: str) -> list[FlowNode]:
+        """Boundary events attached to the activity element."""
+        return self.containers[self.container_id[activity_id]].boundary_events(activity_id)
+
+    def none_start(self, container_id: str) -> FlowNode | None:
+        """The start event without trigger of a process or subprocess."""
+        container = self.containers[container_id]
+        starts = [n for n in container.start_events() if not n.event_definitions]
+        return starts[0] if starts else None
+
+    def event_subprocesses(self, container_id: str) -> list[FlowNode]:
+        """Event subprocesses directly in a container."""
+        return [n for n in self.containers[container_id].nodes if n.triggered_by_event]
+
+    @cached_property
+    def subscribing_elements(self) -> list[FlowNode]:
+        """Every element that can receive a message, in model order."""
+        return [n for n in self.nodes.values() if self.message_name(n) is not None]
+
+    def message_name(self, node: FlowNode) -> str | None:
+        """The message name an element waits for, or None."""
+        subscription = node.niva.subscription
+        if subscription is not None and subscription.message_name:
+            return subscription.message_name
+        refs = [d.message_ref for d in node.event_definitions if d.kind == "message"]
+        if node.kind == "receiveTask":
+            refs.append(node.attributes.get("messageRef"))
+        for ref in refs:
+            message = self.definitions.message(ref)
+            if message is not None and message.name:
+                return message.name
+        return None
+
+    def error_code(self, node: FlowNode) -> str | None:
+        """The error code an error event throws or catches; None catches every error."""
+        for definition in node.event_definitions:
+            if definition.kind == "error":
+                error = self.definitions.error(definition.error_ref)
+                if error is None:
+                    return None
+                return error.error_code or error.name or error.id
+        return None
+
+    # --- values -------------------------------------------------------------------------
+
+    def expression(self, source: str, element_id: str, *, always: bool = False) -> Expression:
+        """A compiled value (memoised). ``always``: read as CEL even without ``=``
+        (conditions and cardinalities)."""
+        text = source.strip()
+        if always and not is_expression(text):
+            text = "=" + text
+        key = (element_id, text)
+        compiled = self._expressions.get(key)
+        if compiled is None:
+            compiled = compile_expression(text, element_id=element_id)
+            self._expressions[key] = compiled
+        return compiled
+
+    def timer_spec(self, element_id: str, kind: str, value: str) -> TimerSpec:
+        """A literal timer value, parsed (memoised)."""
+        key = (element_id, kind, value)
+        spec = self._timers.get(key)
+        if spec is None:
+            spec = parse_timer(
+                {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}[kind],  # type: ignore[arg-type]
+                value.strip(),
+                element_id=element_id,
+            )
+            self._timers[key] = spec
+        return spec
+
+    def now_aware(self, now: datetime) -> datetime:
+        """``now`` as a timezone-aware instant (workflow time is UTC)."""
+        return now if now.tzinfo is not None else now.replace(tzinfo=ZoneInfo("UTC"))

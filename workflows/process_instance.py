@@ -1,0 +1,492 @@
+"""The one workflow that executes any process model.
+
+It is a dynamic workflow, so the workflow type shown in the Web UI is the process id
+(``se_nhv_designation``) and operators filter the list by it. The BPMN semantics live in
+`workflows.interpreter`; this class only connects them to Temporal: it carries out the
+interpreter's effects (activities, child cases), sleeps until the next timer or the next
+request, validates requests before they reach the history, keeps the search attributes and
+details current, and continues as new at a quiet point.
+
+Concurrency: update handlers are synchronous, so a request is applied to the state in one
+step; activity and child completions arrive in tasks that also change the state in one
+step. The main loop is the only place that moves tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import JsonValue, ValidationError
+
+    from activities.service_call import BPMN_ERROR_TYPE, ServiceCall
+    from process_models.deployments import ModelRef, ModelSource
+    from process_models.errors import ExpressionError
+    from process_models.registry import RegistryError, default_registry
+    from workflows import errors
+    from workflows.candidates import describe, may_act
+    from workflows.contract import (
+        CancelInput,
+        CompleteTaskInput,
+        CompleteTaskResult,
+        CorrelateMessageInput,
+        CorrelateMessageResult,
+        IncidentView,
+        InstanceResult,
+        InstanceView,
+        OpenTask,
+        RetryIncidentInput,
+        StartInstanceInput,
+        TokenView,
+    )
+    from workflows.effects import CancelChild, CancelService, Effect, StartChild, StartService
+    from workflows.interpreter import Interpreter
+    from workflows.model import ExecutableModel
+    from workflows.state import InstanceState
+    from workflows.visibility import (
+        AttributeValue,
+        details_markdown,
+        search_attribute_updates,
+    )
+    from workflows.visibility import (
+        open_tasks as list_open_tasks,
+    )
+
+__all__ = ["RESOLVE_MODEL_ACTIVITY", "ProcessInstance"]
+
+RESOLVE_MODEL_ACTIVITY = "niva.resolve_model"
+_DEFAULT_RETRIES = 5
+_DEFAULT_ACTIVITY_TIMEOUT = timedelta(minutes=5)
+
+
+@workflow.defn(dynamic=True)
+class ProcessInstance:
+    """Interprets the BPMN process named by the workflow type."""
+
+    @workflow.init
+    def __init__(self, args: Sequence[RawValue]) -> None:
+        start = workflow.payload_converter().from_payload(args[0].payload, StartInstanceInput)
+        self._input = start
+        self._model = ExecutableModel(start.model)
+        state = start.state or InstanceState(
+            process_id=start.model.process_id,
+            version=start.model.version,
+            business_key=start.business_key,
+            title=start.title,
+            variables=dict(start.variables),
+        )
+        self._interpreter = Interpreter(self._model, state)
+        if start.state is None:
+            # Start here, not in run(): an update delivered with the first workflow task is
+            # validated before run() begins, and must already see the first open tasks.
+            actor = start.actor
+            if actor is not None and actor.org:
+                state.participants.append(actor.org)
+            self._interpreter.start(
+                workflow.now(),
+                start_event=start.start_event,
+                actor=actor.subject if actor else None,
+            )
+            self._interpreter.run(workflow.now())
+        self._changed = False
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._attached_children: set[str] = set()
+        self._published: dict[str, AttributeValue] = {}
+
+    @property
+    def _state(self) -> InstanceState:
+        return self._interpreter.state
+
+    # --- the main loop ----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> InstanceResult:
+        """Run the case until it ends, continuing as new when the history grows long."""
+        interpreter = self._interpreter
+        while True:
+            interpreter.run(workflow.now())
+            self._carry_out(interpreter.take_effects())
+            self._publish()
+            if self._state.ended:
+                break
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._quiet():
+                    self._continue_as_new()
+            await self._wait()
+            interpreter.fire_due_timers(workflow.now())
+        # Let cancelled activities and child starts settle before the case completes.
+        await workflow.wait_condition(lambda: not self._tasks and workflow.all_handlers_finished())
+        return InstanceResult(outcome=self._state.outcome, variables=self._state.variables)
+
+    async def _wait(self) -> None:
+        """Sleep until a request or completion changes the state, or the next timer."""
+        timer = self._interpreter.next_timer()
+        self._changed = False
+        if timer is None:
+            await workflow.wait_condition(lambda: self._changed)
+            return
+        remaining = (timer.fire_at - workflow.now()).total_seconds()
+        if remaining <= 0:
+            return
+        node = self._model.node(timer.element_id)
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._changed,
+                timeout=remaining,
+                timeout_summary=node.name or node.id,
+            )
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self._input.continue_after_events
+        )
+
+    def _quiet(self) -> bool:
+        """No activity in flight, no attached child running, no handler running."""
+        return not self._tasks and workflow.all_handlers_finished()
+
+    def _continue_as_new(self) -> None:
+        # The trail of this run stays in this run's history; the export walks the chain.
+        state = self._state.model_copy(update={"audit": []})
+        workflow.continue_as_new(self._input.model_copy(update={"state": state}))
+
+    # --- effects ----------------------------------------------------------------------------
+
+    def _carry_out(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, StartService):
+                self._tasks[effect.activity_id] = asyncio.create_task(self._run_service(effect))
+            elif isinstance(effect, StartChild):
+                self._tasks[effect.activity_id] = asyncio.create_task(self._run_child(effect))
+            elif isinstance(effect, CancelService | CancelChild):
+                task = self._tasks.get(effect.activity_id)
+                if task is not None:
+                    task.cancel()
+
+    def _done(self, activity_id: str) -> None:
+        self._tasks.pop(activity_id, None)
+        self._changed = True
+
+    async def _run_service(self, effect: StartService) -> None:
+        call = ServiceCall(
+            type=effect.type,
+            element_id=effect.element_id,
+            task_id=effect.activity_id,
+            case_id=workflow.info().workflow_id,
+            process_id=self._state.process_id,
+            process_version=self._state.version,
+            business_key=self._state.business_key,
+            now=workflow.now(),
+            timezone=self._model.source.timezone,
+            inputs=effect.inputs,
+        )
+        # The task id is the activity id: readable in the UI and unique in the case across
+        # continue-as-new. A retry after an incident is a new activity of the same task.
+        activity_id = effect.activity_id
+        if effect.attempt:
+            activity_id += f"~retry{effect.attempt}"
+        try:
+            result = await workflow.execute_activity(
+                effect.type,
+                call,
+                activity_id=activity_id,
+                start_to_close_timeout=(
+                    timedelta(seconds=effect.timeout_seconds)
+                    if effect.timeout_seconds
+                    else _DEFAULT_ACTIVITY_TIMEOUT
+                ),
+                retry_policy=RetryPolicy(maximum_attempts=effect.retries or _DEFAULT_RETRIES),
+                summary=effect.name or effect.element_id,
+            )
+            self._interpreter.service_succeeded(effect.activity_id, _json(result), workflow.now())
+        except asyncio.CancelledError:
+            pass
+        except ActivityError as err:
+            cause = err.cause
+            code = None
+            if isinstance(cause, ApplicationError) and cause.type == BPMN_ERROR_TYPE:
+                details = cause.details[0] if cause.details else {}
+                code = str(details.get("code")) if isinstance(details, dict) else None
+            message = str(cause or err)
+            self._interpreter.service_failed(
+                effect.activity_id, error_code=code, message=message, now=workflow.now()
+            )
+        finally:
+            self._done(effect.activity_id)
+
+    async def _run_child(self, effect: StartChild) -> None:
+        try:
+            source = await workflow.execute_local_activity(
+                RESOLVE_MODEL_ACTIVITY,
+                ModelRef(process_id=effect.process_id, version=effect.version),
+                result_type=ModelSource,
+                start_to_close_timeout=timedelta(seconds=30),
+                summary=f"resolve {effect.process_id}",
+            )
+            start = StartInstanceInput(
+                model=source,
+                business_key=effect.business_key,
+                title=effect.title,
+                variables=effect.variables,
+                parent_workflow_id=workflow.info().workflow_id,
+                continue_after_events=self._input.continue_after_events,
+            )
+            handle = await workflow.start_child_workflow(
+                effect.process_id,
+                start,
+                id=effect.workflow_id,
+                task_queue=workflow.info().task_queue,
+                parent_close_policy=(
+                    workflow.ParentClosePolicy.ABANDON
+                    if effect.detached
+                    else workflow.ParentClosePolicy.REQUEST_CANCEL
+                ),
+                static_summary=effect.title,
+                result_type=InstanceResult,
+            )
+            if effect.detached:
+                return
+            result: InstanceResult = await handle
+            self._interpreter.child_finished(effect.activity_id, result.variables, workflow.now())
+        except asyncio.CancelledError:
+            pass
+        except (ActivityError, ChildWorkflowError) as err:
+            message = f"child case {effect.workflow_id}: {err.cause or err}"
+            if effect.detached:
+                workflow.logger.error("detached child did not start: %s", message)
+            else:
+                self._interpreter.child_failed(effect.activity_id, message, workflow.now())
+        finally:
+            self._done(effect.activity_id)
+
+    # --- what operators see ------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        updates = search_attribute_updates(self._interpreter, self._published)
+        if updates:
+            workflow.upsert_search_attributes(updates)
+        workflow.set_current_details(details_markdown(self._interpreter))
+
+    # --- updates ------------------------------------------------------------------------------
+
+    @workflow.update(name="complete_task")
+    def complete_task(self, request: CompleteTaskInput) -> CompleteTaskResult:
+        """Complete an open user task; a repeat with the same idempotency key gets the
+        first result."""
+        done = self._state.completed_tasks.get(request.task_id)
+        if done is not None:
+            return CompleteTaskResult(
+                task_id=done.task_id, completed=done.completed, actor=done.actor, duplicate=True
+            )
+        completed = self._interpreter.complete_task(
+            request.task_id,
+            request.payload,
+            actor=request.actor.subject,
+            org=request.actor.org,
+            idempotency_key=request.idempotency_key,
+            now=workflow.now(),
+        )
+        self._changed = True
+        return CompleteTaskResult(
+            task_id=completed.task_id, completed=completed.completed, actor=completed.actor
+        )
+
+    @complete_task.validator
+    def _validate_complete_task(self, request: CompleteTaskInput) -> None:
+        done = self._state.completed_tasks.get(request.task_id)
+        if done is not None:
+            if request.idempotency_key and request.idempotency_key == done.idempotency_key:
+                return
+            raise errors.conflict(
+                f"task {request.task_id} was already completed by {done.actor} "
+                f"at {done.completed.isoformat()}"
+            )
+        self._check_open()
+        activity = self._state.activities.get(request.task_id)
+        if activity is None or activity.kind != "userTask":
+            raise errors.not_found(
+                f"no open task {request.task_id!r} in this case; open tasks: "
+                + (", ".join(a.id for a in self._interpreter.open_tasks()) or "none")
+            )
+        if not may_act(request.actor, activity.candidate_groups, activity.candidate_orgs):
+            raise errors.forbidden(
+                f"{request.actor.subject} may not complete {request.task_id}: it is for "
+                + describe(activity.candidate_groups, activity.candidate_orgs)
+            )
+        self._check_payload(activity.element_id, activity.scope_id, request.payload)
+
+    def _check_payload(self, element_id: str, scope_id: str, payload: dict[str, JsonValue]) -> None:
+        """The payload must satisfy the task's form and every niva:constraint."""
+        node = self._model.node(element_id)
+        if node.niva.form is not None and node.niva.form.key:
+            try:
+                form = default_registry.form(node.niva.form.key)
+            except RegistryError as exc:
+                raise errors.invalid(str(exc)) from exc
+            try:
+                form.model_validate(payload)
+            except ValidationError as exc:
+                fields = [
+                    {"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()
+                ]
+                raise errors.invalid(
+                    f"the payload does not satisfy form {node.niva.form.key}", fields
+                ) from exc
+        for constraint in node.niva.constraints:
+            if not constraint.expression:
+                continue
+            try:
+                variables = self._interpreter.variables(scope_id)
+                ok = self._model.expression(
+                    constraint.expression, element_id, always=True
+                ).evaluate_bool(
+                    {**variables, "payload": payload},
+                    now=workflow.now(),
+                    tz=self._model.tz,
+                    reference=self._model.source.reference,
+                )
+            except ExpressionError as exc:
+                raise errors.invalid(f"constraint could not be checked: {exc}") from exc
+            if not ok:
+                raise errors.invalid(constraint.message or f"violates {constraint.expression}")
+
+    @workflow.update(name="correlate_message")
+    def correlate_message(self, request: CorrelateMessageInput) -> CorrelateMessageResult:
+        """Deliver a message to every subscription of that name in the case."""
+        received = self._interpreter.correlate(
+            request.name,
+            request.payload,
+            actor=request.actor.subject,
+            org=request.actor.org,
+            now=workflow.now(),
+        )
+        self._changed = True
+        return CorrelateMessageResult(
+            name=request.name, received_by=received, buffered=not received
+        )
+
+    @correlate_message.validator
+    def _validate_correlate_message(self, request: CorrelateMessageInput) -> None:
+        self._check_open()
+        waiting = [s for s in self._state.subscriptions.values() if s.message_name == request.name]
+        if not waiting:
+            if self._interpreter.message_ttl(request.name) is not None:
+                return
+            raise errors.conflict(
+                f"no subscription waits for message {request.name!r}; the case accepts "
+                + (", ".join(self._interpreter.accepted_messages()) or "no message")
+                + " now",
+                accepts=self._interpreter.accepted_messages(),
+            )
+        allowed = [
+            s for s in waiting if may_act(request.actor, s.candidate_groups, s.candidate_orgs)
+        ]
+        if not allowed:
+            first = waiting[0]
+            raise errors.forbidden(
+                f"{request.actor.subject} may not send {request.name!r}: it is for "
+                + describe(first.candidate_groups, first.candidate_orgs)
+            )
+
+    @workflow.update(name="retry_incident")
+    def retry_incident(self, request: RetryIncidentInput) -> IncidentView:
+        """Resume a token parked in an incident."""
+        incident = self._state.incidents[request.incident_id]
+        self._interpreter.retry_incident(
+            request.incident_id,
+            request.variables,
+            actor=request.actor.subject,
+            now=workflow.now(),
+        )
+        self._changed = True
+        return _incident_view(incident)
+
+    @retry_incident.validator
+    def _validate_retry_incident(self, request: RetryIncidentInput) -> None:
+        self._check_open()
+        if request.incident_id not in self._state.incidents:
+            raise errors.not_found(
+                f"no open incident {request.incident_id!r}; open: "
+                + (", ".join(self._state.incidents) or "none")
+            )
+
+    @workflow.update(name="cancel")
+    def cancel(self, request: CancelInput) -> InstanceView:
+        """End the case now."""
+        self._interpreter.cancel(request.reason, actor=request.actor.subject, now=workflow.now())
+        self._carry_out(self._interpreter.take_effects())
+        self._changed = True
+        return self.state()
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelInput) -> None:
+        self._check_open()
+
+    def _check_open(self) -> None:
+        if self._state.ended:
+            raise errors.conflict(f"the case has ended ({self._state.outcome})")
+
+    # --- queries -------------------------------------------------------------------------------
+
+    @workflow.query(name="state")
+    def state(self) -> InstanceView:
+        """The case: status, variables, open tasks, tokens, incidents."""
+        s = self._state
+        status = "running"
+        if s.ended:
+            status = "cancelled" if s.outcome == "cancelled" else "completed"
+        return InstanceView(
+            process_id=s.process_id,
+            version=s.version,
+            business_key=s.business_key,
+            title=s.title,
+            status=status,
+            outcome=s.outcome,
+            variables=s.variables,
+            open_tasks=list_open_tasks(self._interpreter),
+            tokens=[
+                TokenView(node_id=t.node_id, status=t.status, activity_id=t.activity_id)
+                for t in s.tokens.values()
+            ],
+            incidents=[_incident_view(i) for i in s.incidents.values()],
+            accepts_messages=self._interpreter.accepted_messages(),
+            participants=list(s.participants),
+        )
+
+    @workflow.query(name="open_tasks")
+    def open_tasks(self) -> list[OpenTask]:
+        """The open user tasks."""
+        return list_open_tasks(self._interpreter)
+
+    @workflow.query(name="instance_state")
+    def instance_state(self) -> InstanceState:
+        """The whole internal state (tests and audits)."""
+        return self._state
+
+
+def _incident_view(incident: Any) -> IncidentView:
+    return IncidentView(
+        incident_id=incident.id,
+        element_id=incident.element_id,
+        kind=incident.kind,
+        message=incident.message,
+        created=incident.created,
+    )
+
+
+def _json(value: Any) -> JsonValue:
+    """An activity result as JSON (the converter hands back plain Python values)."""
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    raise TypeError(f"activity result of type {type(value).__name__} is not JSON")
