@@ -20,10 +20,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.worker import Worker
 
+from activities import build_activities
+from activities.messages import CaseMessenger
 from activities.models import ModelResolver
 from process_models.deployments import ModelStore
 from process_models.store import FileBlobStore
-from starter.settings import DataSettings, WorkerSettings
+from starter.settings import DataSettings, ServiceSettings, WorkerSettings
 from workflows import WORKFLOWS
 from workflows.probe import Probe, ProbeInput
 
@@ -49,7 +51,7 @@ def build_worker(
     settings: WorkerSettings,
     *,
     store: ModelStore | None = None,
-    activities: Sequence[Callable[..., Any]] = (),
+    activities: Sequence[Callable[..., Any]] | None = None,
 ) -> Worker:
     """A worker on ``settings.task_queue`` with every niva workflow and activity.
 
@@ -58,14 +60,23 @@ def build_worker(
         settings: the worker's settings.
         store: the model store call activities resolve their child's model from; the
             data directory's store by default.
-        activities: service-task activities in addition to the built-in ones.
+        activities: the service-task activities; by default ``notify`` and
+            ``render_document`` configured from ``NIVA_SERVICE_*`` and the data directory.
+            ``send_message`` and the model resolver are always registered.
     """
-    store = store or ModelStore(FileBlobStore(DataSettings().models_dir))
+    data = DataSettings()
+    store = store or ModelStore(FileBlobStore(data.models_dir))
+    if activities is None:
+        activities = build_activities(ServiceSettings().for_data_dir(data))
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[ModelResolver(store).resolve_model, *activities],
+        activities=[
+            ModelResolver(store).resolve_model,
+            CaseMessenger(client).send_message,
+            *activities,
+        ],
         max_concurrent_activities=settings.max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
     )

@@ -1,12 +1,13 @@
 """Every side effect of niva, one module per outside service.
 
 The worker registers what `build_activities` returns; each activity is named by the task
-type a model's ``niva:taskDefinition`` gives (``notify``, ``render_document``), receives a
-`ServiceCall` and returns its own result model:
+type a model's ``niva:taskDefinition`` gives, receives a `ServiceCall` and returns its own
+result model:
 
-- ``notify`` (`NotifyActivity`): `NotifyInput` → `NotifyResult`;
-- ``render_document`` (`RenderDocumentActivity`): `RenderDocumentInput` →
-  `RenderDocumentResult`.
+- ``notify`` (`activities.notifications.NotifyActivity`): ``NotifyInput`` →
+  ``NotifyResult``;
+- ``render_document`` (`activities.documents.RenderDocumentActivity`):
+  ``RenderDocumentInput`` → ``RenderDocumentResult``.
 """
 
 from __future__ import annotations
@@ -14,27 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from activities.documents import (
-    RenderDocumentActivity,
-    RenderDocumentInput,
-    RenderDocumentResult,
-    StoredDocument,
-)
-from activities.notifications import NotifyActivity, NotifyInput, NotifyResult
 from activities.service_call import ServiceCall, bpmn_error, idempotency_key
 from activities.settings import ActivitySettings
 
 __all__ = [
     "TASK_TYPES",
     "ActivitySettings",
-    "NotifyActivity",
-    "NotifyInput",
-    "NotifyResult",
-    "RenderDocumentActivity",
-    "RenderDocumentInput",
-    "RenderDocumentResult",
     "ServiceCall",
-    "StoredDocument",
     "bpmn_error",
     "build_activities",
     "idempotency_key",
@@ -53,6 +40,11 @@ def build_activities(settings: ActivitySettings) -> list[Callable[..., Any]]:
     Raises:
         ValueError: the organisations file is missing or wrong.
     """
+    # Imported here, not at the top: workflow code imports activities.service_call, which
+    # runs this package's __init__, and must not pull in the PDF, SMTP and HTTP libraries.
+    from activities.documents import RenderDocumentActivity
+    from activities.notifications import NotifyActivity
+
     notifications = NotifyActivity.from_settings(settings)
     documents = RenderDocumentActivity.from_settings(settings)
     return [notifications.notify, documents.render_document]

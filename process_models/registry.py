@@ -12,7 +12,7 @@ task. Packages that add forms or task types register them on `default_registry` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict
@@ -56,18 +56,28 @@ BUILTIN_TASK_TYPES: tuple[TaskType, ...] = (
 class Registry:
     """Task types and forms by name; registering the same thing twice is harmless."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, loader: Callable[[Registry], None] | None = None) -> None:
         self._task_types: dict[str, TaskType] = {}
         self._forms: dict[str, type[BaseModel]] = {}
+        self._loader = loader
+
+    def _load(self) -> None:
+        # The shipped forms register themselves on first use, so that importing the
+        # registry never imports every jurisdiction's forms (and never in a cycle).
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            loader(self)
 
     @property
     def task_types(self) -> Mapping[str, TaskType]:
         """Every registered task type by name (read-only)."""
+        self._load()
         return MappingProxyType(self._task_types)
 
     @property
     def forms(self) -> Mapping[str, type[BaseModel]]:
         """Every registered form by key (read-only)."""
+        self._load()
         return MappingProxyType(self._forms)
 
     def register_task_type(self, task_type: TaskType) -> None:
@@ -86,6 +96,7 @@ class Registry:
 
     def form(self, key: str) -> type[BaseModel]:
         """The form registered under ``key``; `RegistryError` names the known keys."""
+        self._load()
         try:
             return self._forms[key]
         except KeyError:
@@ -94,14 +105,22 @@ class Registry:
 
     def copy(self) -> Registry:
         """An independent registry with the same entries (tests extend copies)."""
+        self._load()
         clone = Registry()
         clone._task_types = dict(self._task_types)
         clone._forms = dict(self._forms)
         return clone
 
 
-default_registry = Registry()
-"""The registry shipped models are validated against."""
+def _load_shipped_forms(registry: Registry) -> None:
+    from process_models.forms import SHIPPED_FORMS
+
+    for key, form in SHIPPED_FORMS.items():
+        registry.register_form(key, form)
+
+
+default_registry = Registry(loader=_load_shipped_forms)
+"""The registry shipped models are validated against (with every shipped form)."""
 
 for _task_type in BUILTIN_TASK_TYPES:
     default_registry.register_task_type(_task_type)

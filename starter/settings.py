@@ -4,6 +4,8 @@ Configuration enters here and nowhere else. Every field documents its default; t
 environment (or a ``.env`` file in the working directory) overrides it:
 
 - ``NIVA_DATA_*``   where niva keeps its files (`DataSettings`)
+- ``NIVA_SERVICE_*`` the outside services of the activities: SMTP, webhooks, S3
+  (`ServiceSettings`, the fields of `activities.settings.ActivitySettings`)
 - ``NIVA_LOG_*``    logging (`LogSettings`)
 - ``NIVA_WORKER_*`` the Temporal worker (`WorkerSettings`)
 - ``NIVA_API_*``    the HTTP API (`ApiSettings`)
@@ -23,12 +25,15 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from activities.settings import ActivitySettings
+
 __all__ = [
     "ApiSettings",
     "DataSettings",
     "DevSettings",
     "LogSettings",
     "Port",
+    "ServiceSettings",
     "WorkerSettings",
     "ensure_writable_dir",
 ]
@@ -82,6 +87,22 @@ class DataSettings(_NivaSettings):
     def models_dir(self) -> Path:
         """The model store."""
         return self.dir / "models"
+
+
+class ServiceSettings(_NivaSettings, ActivitySettings):
+    """The activities' outside services, read from ``NIVA_SERVICE_<FIELD>``.
+
+    Every field of `activities.settings.ActivitySettings` (``NIVA_SERVICE_SMTP_HOST``,
+    ``NIVA_SERVICE_SMTP_PASSWORD``, ``NIVA_SERVICE_WEBHOOK_URL``, ``NIVA_SERVICE_S3_BUCKET``,
+    …); the outbox, sent-log and documents default to folders of the data directory.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="NIVA_SERVICE_", extra="forbid")
+
+    def for_data_dir(self, data: DataSettings) -> ActivitySettings:
+        """The activities' settings: what was configured, the rest under the data dir."""
+        configured = self.model_dump(exclude_unset=True)
+        return ActivitySettings.in_data_dir(data.dir, **configured)
 
 
 class LogSettings(_NivaSettings):

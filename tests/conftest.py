@@ -12,6 +12,8 @@ Nothing is downloaded: both servers are passed as existing paths.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +26,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.dev import installed_binary
 from workflows import search_attributes
+
+# Whatever reads the default data directory in a test gets a scratch one, never ./.niva.
+os.environ.setdefault("NIVA_DATA_DIR", tempfile.mkdtemp(prefix="niva-tests-"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"

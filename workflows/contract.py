@@ -88,6 +88,9 @@ class CorrelateMessageInput(BaseModel):
     name: str
     payload: dict[str, JsonValue] = Field(default_factory=dict)
     actor: Actor
+    idempotency_key: str | None = Field(
+        default=None, description="A repeat with the same key is delivered once."
+    )
 
 
 class CorrelateMessageResult(BaseModel):
@@ -96,6 +99,7 @@ class CorrelateMessageResult(BaseModel):
     name: str
     received_by: list[str]
     buffered: bool
+    duplicate: bool = False
 
 
 class RetryIncidentInput(BaseModel):

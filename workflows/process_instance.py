@@ -27,6 +27,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import JsonValue, ValidationError
 
+    # The shipped forms load here, outside the sandbox, not lazily inside a validator.
+    import process_models.forms  # noqa: F401
     from activities.service_call import BPMN_ERROR_TYPE, ServiceCall
     from process_models.deployments import ModelRef, ModelSource
     from process_models.errors import ExpressionError
@@ -363,7 +365,14 @@ class ProcessInstance:
 
     @workflow.update(name="correlate_message")
     def correlate_message(self, request: CorrelateMessageInput) -> CorrelateMessageResult:
-        """Deliver a message to every subscription of that name in the case."""
+        """Deliver a message to every subscription of that name in the case; a repeat with
+        the same idempotency key is answered without delivering again."""
+        key = request.idempotency_key
+        if key is not None and key in self._state.delivered_messages:
+            earlier = self._state.delivered_messages[key]
+            return CorrelateMessageResult(
+                name=request.name, received_by=earlier, buffered=not earlier, duplicate=True
+            )
         received = self._interpreter.correlate(
             request.name,
             request.payload,
@@ -371,6 +380,8 @@ class ProcessInstance:
             org=request.actor.org,
             now=workflow.now(),
         )
+        if key is not None:
+            self._state.delivered_messages[key] = received
         self._changed = True
         return CorrelateMessageResult(
             name=request.name, received_by=received, buffered=not received
@@ -378,6 +389,8 @@ class ProcessInstance:
 
     @correlate_message.validator
     def _validate_correlate_message(self, request: CorrelateMessageInput) -> None:
+        if request.idempotency_key in self._state.delivered_messages:
+            return
         self._check_open()
         waiting = [s for s in self._state.subscriptions.values() if s.message_name == request.name]
         if not waiting:

@@ -198,6 +198,10 @@ class InstanceState(BaseModel):
     buffered: list[BufferedMessage] = Field(default_factory=list)
     incidents: dict[str, Incident] = Field(default_factory=dict)
     completed_tasks: dict[str, CompletedTask] = Field(default_factory=dict)
+    delivered_messages: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Idempotency key of each delivered message -> the elements it reached.",
+    )
     visits: dict[str, int] = Field(default_factory=dict)
     participants: list[str] = Field(default_factory=list)
     seq: int = 0

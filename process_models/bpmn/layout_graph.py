@@ -19,13 +19,17 @@ The method is a small layered ("Sugiyama") layout on a grid:
    targets of boundary events go below their host's other successors. Nodes of a column
    are sorted by the row they want, with the barycentre of their predecessors' positions
    breaking ties, and never share a row.
-4. **Geometry**: each column is as wide as its widest shape, each row as tall as its
-   tallest, with fixed gaps, and shapes are centred in their cells, so shapes never
-   overlap and same-row neighbours are joined by straight lines.
+4. **Geometry**: each column is as wide as its widest shape (and the boundary events under
+   it), with a fixed gap between columns. Within a column shapes keep their row order, a
+   fixed gap apart, as near as possible to the height their predecessors want (a weighted
+   isotonic regression); shapes straight on from the first start event weigh most, so the
+   main line is one straight row and branches give way. Shapes therefore never overlap,
+   and a tall subprocess stretches only its own column.
 5. **Routing** is orthogonal: a gateway's branches leave from its top or bottom corner and
    joins enter that way when the way is free; other bends sit in the gaps between columns,
-   which hold no shape; flows from boundary events go down from the event; back edges run
-   in a channel below (or above) every shape of the columns they span.
+   which hold no shape, each flow in a lane of its own; flows from boundary events go down
+   from the event; back edges run in a channel below (or above) every shape of the columns
+   they span.
 
 Sizes follow bpmn-js's defaults (tasks 100×80, events 36×36, gateways 50×50); an expanded
 subprocess is laid out first, recursively, and sized to hold its content.
@@ -60,8 +64,6 @@ COLUMN_GAP = 60.0
 """Horizontal room between columns: bends, flow labels and the next arrowhead live there."""
 ROW_GAP = 60.0
 """Vertical room between rows: event and gateway labels and boundary events hang into it."""
-EMPTY_ROW_HEIGHT = 36.0
-"""Height of a row that only carries flows passing through."""
 SUBPROCESS_PADDING = 30.0
 SUBPROCESS_TOP = 40.0
 """Room above a subprocess's content for its name, which bpmn-js draws top left."""
@@ -335,7 +337,9 @@ class _Layouter:
         self._assign_layers()
         self._build_layered_graph()
         self._assign_rows()
-        self._place()
+        if self.main:
+            self._place()
+        self._place_detached()
         for edge in self.forward:
             self.out.waypoints[edge.flow.id] = _simplify(self._route_forward(edge))
         channels: list[tuple[str, int, int]] = []
@@ -541,13 +545,24 @@ class _Layouter:
         for event, host in self.host.items():
             hosted[host].append(event)
         for host, events in hosted.items():
-            self._place_boundary_events(self.rect[host], events)
-        bottom = max([r.bottom for r in self.rect.values()] + list(self.y.values()))
+            if host in self.rect:
+                self._place_boundary_events(self.rect[host], events)
+
+    def _place_detached(self) -> None:
+        """Event subprocesses go in a row of their own below everything else."""
+        bottom = max([r.bottom for r in self.rect.values()] + list(self.y.values()), default=0.0)
+        top = bottom + ROW_GAP if self.rect else 0.0
         x = 0.0
         for node_id in self.detached:
             width, height = self.size[node_id]
-            self._put(node_id, Rect(x=x, y=bottom + ROW_GAP, width=width, height=height))
+            self._put(node_id, Rect(x=x, y=top, width=width, height=height))
             x += width + COLUMN_GAP
+        for event, host in self.host.items():
+            # Not valid BPMN, but drawn all the same: an event on an event subprocess.
+            if host in self.detached and event not in self.rect:
+                self._place_boundary_events(
+                    self.rect[host], [e for e, h in self.host.items() if h == host]
+                )
 
     def _height(self, vertex: str) -> float:
         return self.size[vertex][1] if vertex in self.nodes else 0.0
@@ -783,6 +798,8 @@ class _Layouter:
         lead to either target. Flows that share a source or a target may share a lane (they
         read as a fork or a merge); others get lanes side by side, centred in the gap.
         """
+        if not self.col_x:
+            return
         ends = {f.id: (f.source, f.target) for f in self.flows}
         for col in range(-1, len(self.col_x)):
             middle = self._gap_x(col)

@@ -1,0 +1,73 @@
+"""``send_message``: one case sends a message to another.
+
+The target receives it through its ``correlate_message`` update, like a message from the
+API, with the sending case as the actor (subject ``case:<case id>``, role ``case``) and
+``<case id>/<task id>`` as idempotency key, so a retried activity delivers once. A target
+that has ended, does not exist, or waits for no such message is a BPMN error the sending
+model can catch (codes ``TargetEnded``, ``TargetNotFound``, ``MessageNotAccepted``).
+
+This activity speaks to the engine's own API, so it imports the engine's message types
+(`workflows.contract`) rather than restating them.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, JsonValue, ValidationError
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.service_call import ServiceCall, bpmn_error, idempotency_key
+from workflows.contract import Actor, CorrelateMessageInput, CorrelateMessageResult
+
+__all__ = ["CaseMessenger", "SendMessageInput"]
+
+
+class SendMessageInput(BaseModel):
+    """The inputs of a ``send_message`` task."""
+
+    instance_id: str = Field(description="The target case's workflow id.")
+    message: str = Field(min_length=1, description="The message name.")
+    payload: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class CaseMessenger:
+    """Delivers messages between cases through one Temporal client."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @activity.defn(name="send_message")
+    async def send_message(self, call: ServiceCall) -> CorrelateMessageResult:
+        """Deliver the message; business failures are BPMN errors."""
+        try:
+            request = SendMessageInput.model_validate(call.inputs)
+        except ValidationError as exc:
+            raise ApplicationError(
+                f"{call.element_id}: send_message inputs are invalid: {exc}",
+                type="InvalidInput",
+                non_retryable=True,
+            ) from exc
+        handle = self.client.get_workflow_handle(request.instance_id)
+        update = CorrelateMessageInput(
+            name=request.message,
+            payload=request.payload,
+            actor=Actor(subject=f"case:{call.case_id}", roles=["case"]),
+            idempotency_key=idempotency_key(call),
+        )
+        try:
+            result: CorrelateMessageResult = await handle.execute_update(
+                "correlate_message", update, result_type=CorrelateMessageResult
+            )
+            return result
+        except WorkflowUpdateFailedError as exc:
+            raise bpmn_error(
+                "MessageNotAccepted",
+                f"{request.instance_id} did not accept {request.message!r}: {exc.cause}",
+            ) from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                code = "TargetEnded" if "completed" in exc.message else "TargetNotFound"
+                raise bpmn_error(code, f"{request.instance_id}: {exc.message}") from exc
+            raise

@@ -1,0 +1,32 @@
+"""The pydantic forms of the shipped processes' user tasks, per jurisdiction.
+
+Each module of this package (``se_nhv``, ``no_national_services``, …) defines ``FORMS``, a
+mapping from form key (``se.nhv.ExpertReport``) to its pydantic model. A form validates a
+task's payload before the completion reaches the case; its validators carry the rules of
+the process (with a message that names the rule), and its JSON Schema is what the API
+shows for the task.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from pydantic import BaseModel
+
+__all__ = ["SHIPPED_FORMS"]
+
+
+def _collect() -> dict[str, type[BaseModel]]:
+    forms: dict[str, type[BaseModel]] = {}
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        for key, form in getattr(module, "FORMS", {}).items():
+            if key in forms:
+                raise ValueError(f"form key {key!r} is defined twice ({module.__name__})")
+            forms[key] = form
+    return forms
+
+
+SHIPPED_FORMS: dict[str, type[BaseModel]] = _collect()
+"""Every shipped form by key."""
