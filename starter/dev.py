@@ -41,7 +41,8 @@ from process_models.deployments import DeployResult, ModelStore
 from process_models.errors import ModelInvalidError
 from process_models.shipped import shipped_model_files
 from process_models.store import FileBlobStore
-from starter.settings import DataSettings, DevSettings, WorkerSettings
+from starter.api.auth import ensure_dev_tokens, render_dev_tokens
+from starter.settings import ApiSettings, DataSettings, DevSettings, WorkerSettings
 from workflows import search_attributes
 
 __all__ = ["DevError", "deploy_shipped_models", "ensure_namespace", "installed_binary", "run_dev"]
@@ -220,10 +221,12 @@ class Stack:
         self.settings = settings
         self.data = data
         address = f"{settings.ip}:{settings.temporal_port}"
+        self.tokens_file = ApiSettings().tokens_file or ensure_dev_tokens(data.dir)
         self.client_env = {
             "TEMPORAL_ADDRESS": address,
             "TEMPORAL_NAMESPACE": NAMESPACE,
             "NIVA_DATA_DIR": str(data.dir),
+            "NIVA_API_TOKENS_FILE": str(self.tokens_file),
         }
         data_dir = data.dir
         python = sys.executable
@@ -375,6 +378,8 @@ async def run_dev(
         for name, url in stack.urls().items():
             announce(f"  {name:16} {url}")
         announce(f"  {'Data directory':16} {data.dir}")
+        announce(f"\nAPI tokens ({stack.tokens_file}):")
+        announce(render_dev_tokens(stack.tokens_file))
         return await stack.supervise(stop)
     finally:
         await stack.stop()

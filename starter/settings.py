@@ -150,6 +150,57 @@ class ApiSettings(_NivaSettings):
         description="A JSON or YAML file mapping bearer tokens to principals. Unset: "
         "`niva dev` writes one with the demo principals under its data directory.",
     )
+    jwks_url: str | None = Field(
+        default=None,
+        description="OIDC: the identity provider's JWKS URL. Set, bearer tokens are JWTs "
+        "checked against its keys (and `issuer`, `audience`) instead of the tokens file.",
+    )
+    issuer: str | None = Field(
+        default=None, description="OIDC: the required `iss` claim (needed with jwks_url)."
+    )
+    audience: str | None = Field(
+        default=None, description="OIDC: the required `aud` claim (needed with jwks_url)."
+    )
+    org_claim: str = Field(
+        default="org",
+        description="OIDC: the claim holding the principal's organisation id (SE-AB, "
+        "NO-HSO); a dotted path reaches into nested claims.",
+    )
+    roles_claim: str = Field(
+        default="roles",
+        description="OIDC: the claim holding the principal's roles, a list or a "
+        "space-separated string; a dotted path (realm_access.roles) reaches into nested "
+        "claims.",
+    )
+    agency_orgs: list[str] = Field(
+        default=["SE-SOS", "NO-HDIR"],
+        description="Organisations that read every case (the agencies running the "
+        "processes); others read the cases they take part in.",
+    )
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="The largest attachment or BPMN file a request may upload, in bytes.",
+    )
+    query_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a case may take to answer a query (its state, its open "
+        "tasks) before the request fails with 503.",
+    )
+    update_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a case may take to accept or reject a request (a task "
+        "completion, a message) before the request fails with 503; a repeat with the same "
+        "idempotency key is safe.",
+    )
+    busy_retries: int = Field(
+        default=3,
+        ge=0,
+        description="How often a request is retried, with backoff, when Temporal answers "
+        "that it is busy (resource exhausted), before the API answers 429.",
+    )
 
 
 class DevSettings(_NivaSettings):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -100,14 +100,15 @@ class Interpreter:
             node = self.model.none_start(process_id)
             if node is None:
                 raise ModelFailure("start", "the process has no start event without trigger")
-        self._arm_event_subprocesses(process_id, ROOT_SCOPE)
-        self._new_token(node.id, ROOT_SCOPE)
         self._audit("started", element_id=node.id, actor=actor)
+        self._atomically(process_id, lambda: self._arm_event_subprocesses(process_id, ROOT_SCOPE))
+        self._new_token(node.id, ROOT_SCOPE)
 
     def run(self, now: datetime) -> None:
         """Move every ready token until all wait; then end the case if nothing is left."""
         self.now = now
         self._expire_buffered()
+        token: Token | None = None
         for steps in range(_MAX_STEPS):
             token = next((t for t in self.state.tokens.values() if t.status == "ready"), None)
             if token is None or self.state.ended:
@@ -115,7 +116,16 @@ class Interpreter:
                     self.recompute_timers()
                 return
             self._step(token)
-        raise RuntimeError(f"more than {_MAX_STEPS} steps without waiting: a loop in the model")
+        # A loop without a wait state would spin for ever: park it, the case stays usable.
+        if token is not None and token.id in self.state.tokens:
+            self.state.tokens[token.id].status = "incident"
+            self._incident(
+                "gateway",
+                token.node_id,
+                f"more than {_MAX_STEPS} steps without waiting: a loop with no task, timer "
+                "or message in it",
+                token_id=token.id,
+            )
 
     def open_tasks(self) -> list[Activity]:
         """Open user tasks in creation order."""
@@ -197,6 +207,12 @@ class Interpreter:
             self._audit("message_buffered", detail=name, actor=actor, org=org)
             return []
         received = []
+
+        def deliver(subscription: Subscription) -> Callable[[], None]:
+            return lambda: self._trigger(
+                subscription.element_id, subscription.owner, payload, actor
+            )
+
         for subscription in waiting:
             if subscription.id in self.state.subscriptions:
                 self._audit(
@@ -207,8 +223,9 @@ class Interpreter:
                     detail=name,
                     payload_digest=payload_digest(payload),
                 )
-                self._trigger(subscription.element_id, subscription.owner, payload, actor)
-                received.append(subscription.element_id)
+                triggered = self._atomically(subscription.element_id, deliver(subscription))
+                if triggered:
+                    received.append(subscription.element_id)
         return received
 
     def message_ttl(self, name: str) -> IsoDuration | None:
@@ -275,14 +292,19 @@ class Interpreter:
         if incident.activity_id is not None:
             activity = self.state.activities.get(incident.activity_id)
             if activity is not None:
-                activity.status = "active"
-                if activity.kind in _SERVICE_KINDS or self._is_service_event(activity):
-                    activity.attempt += 1
-                    self._start_service(activity, self.model.node(activity.element_id))
-                elif activity.kind == "callActivity":
-                    self._start_child(activity, self.model.node(activity.element_id))
+                self._atomically(activity.element_id, lambda: self._restart(activity))
         elif incident.token_id is not None and incident.token_id in self.state.tokens:
             self.state.tokens[incident.token_id].status = "ready"
+
+    def _restart(self, activity: Activity) -> None:
+        """Run a failed service task or call activity again (after an incident)."""
+        activity.status = "active"
+        node = self.model.node(activity.element_id)
+        if activity.kind in _SERVICE_KINDS or self._is_service_event(activity):
+            activity.attempt += 1
+            self._start_service(activity, node)
+        elif activity.kind == "callActivity":
+            self._start_child(activity, node)
 
     def cancel(self, reason: str, *, actor: str, now: datetime) -> None:
         """End the case: cancel every activity, attached child and timer."""
@@ -363,17 +385,34 @@ class Interpreter:
 
     def _step(self, token: Token) -> None:
         node = self.model.node(token.node_id)
+        if token.phase == "complete":
+            self._atomically(node.id, lambda: self._complete_phase(token, node), token.id)
+        else:
+            self._atomically(node.id, lambda: self._enter(token, node), token.id)
+
+    def _atomically(
+        self, element_id: str, action: Callable[[], None], token_id: str | None = None
+    ) -> bool:
+        """Run one step of the model; if the model fails it (an expression, a timer value,
+        a gateway with no way out), undo the whole step and park it in an incident.
+
+        Undoing matters: a step that failed half-way (an activity created, one boundary
+        timer armed, the next one failing) must not leave its first half behind, or the
+        retry would run it twice. Returns True when the step succeeded.
+        """
+        snapshot = self.state.model_copy(deep=True)
+        effects = len(self._effects)
         try:
-            if token.phase == "complete":
-                self._complete_phase(token, node)
-            else:
-                self._enter(token, node)
-        except (ExpressionError, TimerSpecError) as exc:
-            token.status = "incident"
-            self._incident("expression", node.id, str(exc), token_id=token.id)
-        except ModelFailure as exc:
-            token.status = "incident"
-            self._incident(exc.kind, node.id, str(exc), token_id=token.id)
+            action()
+        except (ExpressionError, TimerSpecError, ModelFailure) as exc:
+            self.state = snapshot
+            del self._effects[effects:]
+            kind = exc.kind if isinstance(exc, ModelFailure) else "expression"
+            if token_id is not None and token_id in self.state.tokens:
+                self.state.tokens[token_id].status = "incident"
+            self._incident(kind, element_id, str(exc), token_id=token_id)
+            return False
+        return True
 
     def _enter(self, token: Token, node: FlowNode) -> None:
         kind = node.kind
@@ -632,7 +671,7 @@ class Interpreter:
             timer.fire_at = following
         else:
             self.state.timers.pop(timer.id, None)
-        self._trigger(node.id, timer.owner, None, None)
+        self._atomically(node.id, lambda: self._trigger(node.id, timer.owner, None, None))
 
     def recompute_timers(self) -> None:
         """Re-evaluate timers defined by expressions after the variables changed; a timer
@@ -794,6 +833,8 @@ class Interpreter:
         business_key = f"{self.state.business_key}{suffix}"
         workflow_id = f"{process_id}:{business_key}"
         activity.child_workflow_id = workflow_id
+        if workflow_id not in self.state.children:
+            self.state.children.append(workflow_id)
         version = int(called.version) if called and called.version else None
         self._effects.append(
             StartChild(

@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
         TokenView,
     )
     from workflows.effects import CancelChild, CancelService, Effect, StartChild, StartService
-    from workflows.interpreter import Interpreter
+    from workflows.interpreter import Interpreter, ModelFailure
     from workflows.model import ExecutableModel
     from workflows.state import InstanceState
     from workflows.visibility import (
@@ -86,18 +86,24 @@ class ProcessInstance:
             variables=dict(start.variables),
         )
         self._interpreter = Interpreter(self._model, state)
+        self._start_error: str | None = None
         if start.state is None:
             # Start here, not in run(): an update delivered with the first workflow task is
             # validated before run() begins, and must already see the first open tasks.
             actor = start.actor
             if actor is not None and actor.org:
                 state.participants.append(actor.org)
-            self._interpreter.start(
-                workflow.now(),
-                start_event=start.start_event,
-                actor=actor.subject if actor else None,
-            )
-            self._interpreter.run(workflow.now())
+            try:
+                self._interpreter.start(
+                    workflow.now(),
+                    start_event=start.start_event,
+                    actor=actor.subject if actor else None,
+                )
+            except ModelFailure as exc:
+                # Nothing can run: the case fails (once), rather than its task retrying.
+                self._start_error = str(exc)
+            else:
+                self._interpreter.run(workflow.now())
         self._changed = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._attached_children: set[str] = set()
@@ -112,6 +118,10 @@ class ProcessInstance:
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> InstanceResult:
         """Run the case until it ends, continuing as new when the history grows long."""
+        if self._start_error is not None:
+            raise ApplicationError(
+                f"the case cannot start: {self._start_error}", type="Invalid", non_retryable=True
+            )
         interpreter = self._interpreter
         while True:
             interpreter.run(workflow.now())

@@ -204,6 +204,9 @@ class InstanceState(BaseModel):
     )
     visits: dict[str, int] = Field(default_factory=dict)
     participants: list[str] = Field(default_factory=list)
+    children: list[str] = Field(
+        default_factory=list, description="Workflow ids of every child case ever started."
+    )
     seq: int = 0
     audit: list[AuditEntry] = Field(default_factory=list)
     ended: bool = False

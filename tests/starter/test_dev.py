@@ -8,6 +8,7 @@ clear errors for a taken port or a bad setting.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -115,6 +116,17 @@ async def test_dev_starts_stops_and_keeps_cases(stack: DevStack):
         assert health.json()["temporal"] == "ok"
         ui = await http.get(f"http://127.0.0.1:{stack.ui_port}/")
         assert ui.status_code == 200
+        # The printed dev tokens work: an auditor may list cases, nobody without a token.
+        tokens = json.loads((stack.data_dir / "api-tokens.json").read_text())
+        auditor = next(t for t, p in tokens.items() if "auditor" in p["roles"])
+        listed = await http.get(
+            f"http://127.0.0.1:{stack.api_port}/instances",
+            headers={"Authorization": f"Bearer {auditor}"},
+        )
+        assert listed.status_code == 200, listed.text
+        assert auditor in stack.text()
+        anonymous = await http.get(f"http://127.0.0.1:{stack.api_port}/instances")
+        assert anonymous.status_code == 401
     assert f"http://127.0.0.1:{stack.ui_port}" in stack.text()
 
     client = await stack.client()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -50,6 +51,23 @@ class Cases:
         self.client = client
         self.task_queue = task_queue
         self.store = store
+        self.started: list[WorkflowHandle[object, InstanceResult]] = []
+
+    async def terminate_running(self) -> None:
+        """End what a test left running: on the time-skipping server a case whose timer
+        fires with no worker left blocks time skipping for every later test."""
+        pending = [h.id for h in self.started]
+        seen: set[str] = set()
+        while pending:
+            workflow_id = pending.pop()
+            if workflow_id in seen:
+                continue
+            seen.add(workflow_id)
+            handle = self.client.get_workflow_handle(workflow_id)
+            with contextlib.suppress(Exception):  # never started, or closed long ago
+                pending.extend((await self.internal(handle)).children)
+            with contextlib.suppress(Exception):  # already closed
+                await handle.terminate("test finished")
 
     def deploy(self, *documents: str) -> None:
         self.store.deploy(
@@ -59,7 +77,7 @@ class Cases:
     async def start(
         self, process_id: str, variables: dict[str, Any] | None = None, **kwargs: Any
     ) -> WorkflowHandle[object, InstanceResult]:
-        return await start_case(
+        handle = await start_case(
             self.client,
             self.store,
             process_id=process_id,
@@ -69,6 +87,8 @@ class Cases:
             variables=variables or {},
             **kwargs,
         )
+        self.started.append(handle)
+        return handle
 
     @staticmethod
     async def view(handle: WorkflowHandle[Any, Any]) -> InstanceView:
@@ -136,4 +156,8 @@ async def running_cases(
     )
     settings = WorkerSettings(task_queue=task_queue)
     async with worker.build_worker(client, settings, store=store, activities=activities):
-        yield Cases(client, task_queue, store)
+        cases = Cases(client, task_queue, store)
+        try:
+            yield cases
+        finally:
+            await cases.terminate_running()

@@ -7,11 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows import activities_for_tests
 from tests.workflows.activities_for_tests import CALLS
-from tests.workflows.harness import Cases, bpmn, running_cases
+from tests.workflows.harness import OFFICER, Cases, bpmn, running_cases
+from workflows.contract import RetryIncidentInput
 
 
 @pytest.fixture
@@ -212,3 +214,51 @@ async def test_one_case_messages_another_and_an_ended_target_is_a_bpmn_error(cas
     assert (await again.result()).outcome == "Mottagaren finns inte"
     nobody = await cases.start("sender", {"target": "receiver:nobody"})
     assert (await nobody.result()).outcome == "Mottagaren finns inte"
+
+
+FAILING_TIMER = bpmn("""
+<bpmn:process id="failing_timer" isExecutable="true">
+  <bpmn:startEvent id="Start"/>
+  <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Review"/>
+  <bpmn:userTask id="Review"/>
+  <bpmn:boundaryEvent id="Remind" cancelActivity="false" attachedToRef="Review">
+    <bpmn:timerEventDefinition><bpmn:timeDuration>P1D</bpmn:timeDuration></bpmn:timerEventDefinition>
+  </bpmn:boundaryEvent>
+  <bpmn:boundaryEvent id="Deadline" attachedToRef="Review">
+    <bpmn:timerEventDefinition><bpmn:timeDate>=deadline</bpmn:timeDate></bpmn:timerEventDefinition>
+  </bpmn:boundaryEvent>
+  <bpmn:sequenceFlow id="f2" sourceRef="Review" targetRef="End"/>
+  <bpmn:sequenceFlow id="f3" sourceRef="Deadline" targetRef="End"/>
+  <bpmn:sequenceFlow id="f4" sourceRef="Remind" targetRef="Reminded"/>
+  <bpmn:endEvent id="Reminded"/>
+  <bpmn:endEvent id="End"/>
+</bpmn:process>
+""")
+
+
+async def test_a_step_that_fails_half_way_leaves_nothing_behind(cases: Cases):
+    cases.deploy(FAILING_TIMER)
+    handle = await cases.start("failing_timer")
+    state = await cases.internal(handle)
+    # The task was entered, its first boundary timer armed, the second failed: all undone.
+    assert state.activities == {}
+    assert state.timers == {}
+    [incident] = state.incidents.values()
+    assert incident.element_id == "Review"
+    await handle.execute_update(
+        "retry_incident",
+        RetryIncidentInput(
+            incident_id=incident.id, variables={"deadline": "2999-01-01"}, actor=OFFICER
+        ),
+    )
+    state = await cases.internal(handle)
+    assert list(state.activities) == ["Review"]
+    assert sorted(t.element_id for t in state.timers.values()) == ["Deadline", "Remind"]
+
+
+async def test_unknown_start_event_fails_the_case_once(cases: Cases):
+    cases.deploy(MESSAGE_START)
+    handle = await cases.start("message_start", start_event="Nope")
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    assert "cannot start" in str(caught.value.cause)

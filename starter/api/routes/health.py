@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
-from starter.api.deps import TemporalConnection
+from starter.api.deps import ApiContext
 
 __all__ = ["HealthResult", "router"]
 
@@ -25,13 +25,14 @@ class HealthResult(BaseModel):
 @router.get(
     "/health",
     response_model=HealthResult,
+    summary="Health of the API and its Temporal connection",
     responses={503: {"model": HealthResult, "description": "Temporal is unreachable"}},
 )
 async def health(request: Request, response: Response) -> HealthResult:
     """200 when the API and Temporal both answer; 503 with the reason otherwise."""
-    connection: TemporalConnection = request.app.state.temporal
+    context: ApiContext = request.app.state.context
     try:
-        client = await connection.get()
+        client = await context.temporal.get()
         await client.service_client.check_health()
     except Exception as exc:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

@@ -1,0 +1,264 @@
+"""``/tasks`` and ``/instances/{id}/tasks``: open tasks, and completing them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Path, Query
+from temporalio.client import Client, WorkflowExecution, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from starter.api.access import (
+    can_read,
+    candidate_rule,
+    forbid_auditor,
+    forbid_reading,
+    may_complete,
+)
+from starter.api.auth import Principal
+from starter.api.case_calls import CaseCalls
+from starter.api.deps import ContextDep, PrincipalDep, TemporalClientDep
+from starter.api.errors import ApiError, error_responses
+from starter.api.forms import check_form, form_schema
+from starter.api.listing import fetch_page, literal, participation_clause
+from starter.api.routes.instances import InstanceId
+from starter.api.schemas import (
+    CompleteTaskRequest,
+    CompleteTaskResponse,
+    InboxTask,
+    OpenTaskItem,
+    TaskDetail,
+    TaskPage,
+)
+from starter.settings import ApiSettings
+from workflows import search_attributes as sa
+from workflows.candidates import describe
+from workflows.contract import CompleteTaskInput, CompleteTaskResult, OpenTask
+
+__all__ = ["TaskId", "router"]
+
+router = APIRouter(tags=["tasks"])
+
+log = structlog.get_logger("niva.api")
+
+TaskId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=500,
+        description="The task id: <element_id>[:<key>][#<n>].",
+        examples=["ReferralResponse:SE-AB"],
+    ),
+]
+
+
+# --- the caller's open tasks ----------------------------------------------------------------
+
+
+async def _tasks_of(
+    client: Client, execution: WorkflowExecution, principal: Principal, settings: ApiSettings
+) -> list[InboxTask] | None:
+    """The case's open tasks ``principal`` may complete; None if the case did not answer."""
+    calls = CaseCalls(client, execution.id, settings)
+    try:
+        tasks = await calls.open_tasks()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:  # removed since it was listed
+            return []
+        if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+            raise
+        # One case without a worker (or failing to replay) must not empty everyone's
+        # inbox: it is named in the page instead.
+        log.warning("case did not answer", instance_id=execution.id, error=str(exc))
+        return None
+    except WorkflowQueryFailedError as exc:
+        log.warning("case did not answer", instance_id=execution.id, error=exc.message)
+        return None
+    process_id = execution.typed_search_attributes.get(sa.PROCESS_ID) or ""
+    return [
+        InboxTask.from_instance_task(execution.id, process_id, task)
+        for task in tasks
+        if may_complete(principal, task)
+    ]
+
+
+@router.get(
+    "/tasks",
+    response_model=TaskPage,
+    summary="Open tasks the caller may complete",
+    responses=error_responses(),
+)
+async def list_tasks(
+    principal: PrincipalDep,
+    client: TemporalClientDep,
+    context: ContextDep,
+    process_id: Annotated[str | None, Query(max_length=200)] = None,
+    page_size: Annotated[
+        int, Query(ge=1, le=50, description="Cases per page (each may hold several tasks).")
+    ] = 20,
+    page_token: Annotated[str | None, Query(max_length=4000)] = None,
+) -> TaskPage:
+    """Across all running cases: the open tasks whose candidates include the caller.
+
+    The cases are found through ``NivaCandidates`` (the caller's organisation, roles, and
+    roles in the organisation) and ``NivaParticipants``; each case's own list of open tasks
+    then decides. A page may be empty while ``next_page_token`` is set."""
+    scope = participation_clause(principal)
+    if principal.is_auditor or scope is None:
+        return TaskPage(tasks=[], next_page_token=None)
+    clauses = [
+        f"TaskQueue = {literal(context.task_queue)}",
+        'ExecutionStatus = "Running"',
+        f"{sa.OPEN_TASKS.name} IS NOT NULL",
+        scope,
+    ]
+    if process_id is not None:
+        clauses.append(f"{sa.PROCESS_ID.name} = {literal(process_id)}")
+    page = await fetch_page(
+        client,
+        " AND ".join(clauses),
+        page_size=page_size,
+        page_token=page_token,
+        retries=context.settings.busy_retries,
+    )
+    per_case = await asyncio.gather(
+        *(_tasks_of(client, e, principal, context.settings) for e in page.executions)
+    )
+    return TaskPage(
+        tasks=[task for tasks in per_case if tasks for task in tasks],
+        unanswered=[
+            e.id for e, tasks in zip(page.executions, per_case, strict=True) if tasks is None
+        ],
+        next_page_token=page.next_page_token,
+    )
+
+
+# --- one task -------------------------------------------------------------------------------
+
+
+def _no_open_task(instance_id: str, task_id: str, open_tasks: list[OpenTask]) -> ApiError:
+    listed = ", ".join(t.task_id for t in open_tasks) or "none"
+    return ApiError(
+        404, "not_found", f"no open task {task_id!r} in {instance_id}; open tasks: {listed}"
+    )
+
+
+@router.get(
+    "/instances/{instance_id}/tasks/{task_id}",
+    response_model=TaskDetail,
+    summary="An open task with its form's JSON Schema",
+    responses=error_responses(403, 404),
+)
+async def get_task(
+    instance_id: InstanceId,
+    task_id: TaskId,
+    principal: PrincipalDep,
+    client: TemporalClientDep,
+    context: ContextDep,
+) -> TaskDetail:
+    """The task, whether the caller may complete it, and the JSON Schema its payload must
+    satisfy (None: any JSON object)."""
+    calls = CaseCalls(client, instance_id, context.settings)
+    view = await calls.state()
+    if not can_read(principal, view, context.settings.agency_orgs):
+        raise forbid_reading(principal, instance_id)
+    task = next((t for t in view.open_tasks if t.task_id == task_id), None)
+    if task is None:
+        raise _no_open_task(instance_id, task_id, view.open_tasks)
+    return TaskDetail(
+        instance_id=instance_id,
+        may_complete=may_complete(principal, task),
+        form_schema=form_schema(context.store.registry, task.form_key),
+        **OpenTaskItem.from_open_task(task).model_dump(),
+    )
+
+
+async def _earlier_completion(
+    calls: CaseCalls, principal: Principal, task_id: str, key: str | None
+) -> CompleteTaskResponse | None:
+    """The first result of this very request (same task, same key, same caller), if any."""
+    if not key:
+        return None
+    state = await calls.internal_state()
+    done = state.completed_tasks.get(task_id)
+    if done is None or done.idempotency_key != key or done.actor != principal.subject:
+        return None
+    return CompleteTaskResponse(
+        task_id=done.task_id, completed=done.completed, actor=done.actor, duplicate=True
+    )
+
+
+async def _not_open(
+    calls: CaseCalls, principal: Principal, task_id: str, key: str | None, tasks: list[OpenTask]
+) -> CompleteTaskResponse:
+    """The answer for a task that is not open: the first result of a repeat, else why."""
+    earlier = await _earlier_completion(calls, principal, task_id, key)
+    if earlier is not None:
+        return earlier
+    state = await calls.internal_state()
+    done = state.completed_tasks.get(task_id)
+    if done is not None:
+        raise ApiError(
+            409,
+            "conflict",
+            f"task {task_id} was already completed by {done.actor} at {done.completed.isoformat()}",
+        )
+    if state.ended:
+        raise ApiError(409, "conflict", f"{calls.instance_id} has ended ({state.outcome})")
+    raise _no_open_task(calls.instance_id, task_id, tasks)
+
+
+@router.post(
+    "/instances/{instance_id}/tasks/{task_id}/complete",
+    response_model=CompleteTaskResponse,
+    summary="Complete a task",
+    responses=error_responses(403, 404, 409),
+)
+async def complete_task(
+    instance_id: InstanceId,
+    task_id: TaskId,
+    body: CompleteTaskRequest,
+    principal: PrincipalDep,
+    client: TemporalClientDep,
+    context: ContextDep,
+) -> CompleteTaskResponse:
+    """Submit the task's payload. Only candidates may (403); the payload must satisfy the
+    form and the model's constraints (422 with the fields). 409 when the task was completed
+    already; a repeat with the same ``idempotency_key`` gets the first result instead, even
+    after the case has ended."""
+    forbid_auditor(principal, "complete tasks")
+    calls = CaseCalls(client, instance_id, context.settings)
+    tasks = await calls.open_tasks()
+    task = next((t for t in tasks if t.task_id == task_id), None)
+    if task is None:
+        return await _not_open(calls, principal, task_id, body.idempotency_key, tasks)
+    if not may_complete(principal, task):
+        groups, orgs = candidate_rule(task.candidates)
+        raise ApiError(
+            403,
+            "forbidden",
+            f"{principal.subject} may not complete {task_id}: it is for {describe(groups, orgs)}",
+        )
+    check_form(context.store.registry, task.form_key, body.payload, f"task {task_id}")
+    request = CompleteTaskInput(
+        task_id=task_id,
+        payload=body.payload,
+        actor=principal.actor(),
+        idempotency_key=body.idempotency_key,
+    )
+    update_id = f"complete/{task_id}/{body.idempotency_key}" if body.idempotency_key else None
+    try:
+        result = await calls.update(
+            "complete_task", request, CompleteTaskResult, update_id=update_id
+        )
+    except RPCError as exc:
+        # The case ended between the check and the update (this completion may have been
+        # the one that ended it, sent before by a request that timed out).
+        if exc.status == RPCStatusCode.NOT_FOUND and "already completed" in exc.message:
+            earlier = await _earlier_completion(calls, principal, task_id, body.idempotency_key)
+            if earlier is not None:
+                return earlier
+        raise
+    return CompleteTaskResponse.from_result(result)
