@@ -42,6 +42,7 @@ from process_models.errors import ModelInvalidError
 from process_models.shipped import shipped_model_files
 from process_models.store import FileBlobStore
 from starter.api.auth import ensure_dev_tokens, render_dev_tokens
+from starter.schedules import sync_schedules
 from starter.settings import ApiSettings, DataSettings, DevSettings, WorkerSettings
 from workflows import search_attributes
 
@@ -307,6 +308,11 @@ class Stack:
         await _wait_healthy(self.temporal, self._connect, timeout)
         assert self.client is not None
         await ensure_namespace(self.client, s.retention_days)
+        await sync_schedules(
+            self.client,
+            ModelStore(FileBlobStore(self.data.models_dir)),
+            task_queue=WorkerSettings().task_queue,
+        )
 
         await self.worker.start()
         await self.api.start()

@@ -78,10 +78,15 @@ class ProcessInstance:
         start = workflow.payload_converter().from_payload(args[0].payload, StartInstanceInput)
         self._input = start
         self._model = ExecutableModel(start.model)
+        # A case started by a schedule has no business key of its own: it is the suffix
+        # Temporal gave its workflow id (<start event>-<time>).
+        business_key = start.business_key or workflow.info().workflow_id.removeprefix(
+            f"{start.model.process_id}:"
+        )
         state = start.state or InstanceState(
             process_id=start.model.process_id,
             version=start.model.version,
-            business_key=start.business_key,
+            business_key=business_key,
             title=start.title,
             variables=dict(start.variables),
         )

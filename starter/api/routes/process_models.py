@@ -13,6 +13,7 @@ from starter.api.access import MODELER_ROLE, require_role
 from starter.api.deps import ContextDep, PrincipalDep, StoreDep
 from starter.api.errors import ApiError, error_responses
 from starter.api.schemas import DeployedProcess, ProcessModelDetail, ProcessModelVersion
+from starter.schedules import sync_schedules
 
 __all__ = ["ProcessId", "router"]
 
@@ -96,6 +97,9 @@ async def deploy_process_model(
         )
     if not any(result.created for result in results):
         response.status_code = status.HTTP_200_OK
+    else:
+        # A new version may add, change or drop timer start events: follow it.
+        await sync_schedules(await context.temporal.get(), store, task_queue=context.task_queue)
     return [
         DeployedProcess(
             id=r.model.process_id, version=r.model.version, created=r.created, name=r.model.name
