@@ -1,8 +1,9 @@
 """``niva models``: validate, lay out, deploy, list and export process models.
 
-``validate`` and ``layout`` work offline on files. ``deploy --local``, ``list`` and
-``export`` use the model store in the data directory (``NIVA_DATA_DIR``), the one the
-embedded stack's workers read.
+``validate`` and ``layout`` work offline on files. ``deploy`` goes through the API
+(``NIVA_URL``, ``NIVA_TOKEN`` of a modeler); ``deploy --local``, ``list`` and ``export`` use
+the model store in the data directory (``NIVA_DATA_DIR``), the one the embedded stack's
+workers read.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from process_models.errors import BpmnReadError, ModelInvalidError, Problem, Unk
 from process_models.shipped import shipped_model_files
 from process_models.store import FileBlobStore
 from process_models.validation import executable_processes, validate
+from starter.commands.api_client import DEFAULT_URL, JsonOpt, TokenOpt, UrlOpt, call
 from starter.settings import DataSettings
 
 __all__ = ["app", "local_store"]
@@ -91,15 +93,28 @@ def deploy(
     local: Annotated[
         bool, typer.Option("--local", help="Deploy into the data directory's model store")
     ] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Validate and deploy; identical content keeps its version. All files or none."""
+    """Validate and deploy; identical content keeps its version.
+
+    Through the API (role modeler) one file at a time; with --local into the data
+    directory's store, all files or none.
+    """
     if not local:
-        typer.echo(
-            "niva models deploy: deploying through the API is not available yet; "
-            "use --local to deploy into the model store of NIVA_DATA_DIR",
-            err=True,
-        )
-        raise typer.Exit(2)
+        for path in files:
+            call(
+                "POST",
+                "/process-models",
+                url=url,
+                token=token,
+                as_json=as_json,
+                show=_show_deployed,
+                content=path.read_bytes(),
+                headers={"Content-Type": "application/xml", "X-File-Name": path.name},
+            )
+        return
     try:
         results = local_store().deploy(_model_files(files))
     except ModelInvalidError as exc:
@@ -109,6 +124,12 @@ def deploy(
         state = "deployed" if result.created else "unchanged"
         model = result.model
         typer.echo(f"{model.process_id} version {model.version} {state} ({model.file_name})")
+
+
+def _show_deployed(deployed: list[dict[str, object]]) -> None:
+    for item in deployed:
+        state = "deployed" if item.get("created") else "unchanged"
+        typer.echo(f"{item['id']} version {item['version']} {state}")
 
 
 @app.command("list")

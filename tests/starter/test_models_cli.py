@@ -69,11 +69,12 @@ def test_deploy_invalid_changes_nothing(tmp_path: Path, data_dir: Path):
     assert runner.invoke(app, ["models", "list"]).output == ""
 
 
-def test_deploy_without_local_is_a_usage_error(tmp_path: Path):
+def test_deploy_through_the_api_needs_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("NIVA_TOKEN", raising=False)
     path = write(tmp_path, "p.bpmn", model())
     result = runner.invoke(app, ["models", "deploy", str(path)])
     assert result.exit_code == 2
-    assert "--local" in result.stderr
+    assert "no token" in result.stderr
 
 
 def test_layout_adds_a_diagram(tmp_path: Path):

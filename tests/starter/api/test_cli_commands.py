@@ -199,3 +199,19 @@ async def test_cli_usage_and_connection_errors(api: Api, served: str, tmp_path: 
 
     bad_option = await niva("instances", "list", "--page-size", "0", url=served, token="t")
     assert bad_option.exit_code == 2
+
+
+async def test_cli_deploys_through_the_api(api: Api, served: str, tmp_path: Path):
+    model = tmp_path / "life.bpmn"
+    model.write_text(LIFE)
+    modeler = api.tokens["modeler"]
+    deployed = await niva("models", "deploy", str(model), url=served, token=modeler)
+    assert deployed.exit_code == 0, deployed.output
+    assert deployed.output.strip() in {
+        "api_life version 1 deployed",
+        "api_life version 1 unchanged",
+    }
+    officer = api.tokens["sos-officer"]
+    refused = await niva("models", "deploy", str(model), url=served, token=officer)
+    assert refused.exit_code == 1
+    assert "403" in refused.stderr
