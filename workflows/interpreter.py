@@ -893,6 +893,12 @@ class Interpreter:
         ):
             self._instance_done(token, node, scope)
             return
+        if node.kind == "endEvent":
+            # An end event that ran a task (a message end) ends like any other end event.
+            token.phase = "enter"
+            token.activity_id = None
+            self._end_event(token, node)
+            return
         self._leave(token, node)
 
     def _interrupt(self, activity: Activity) -> None:

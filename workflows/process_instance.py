@@ -99,6 +99,7 @@ class ProcessInstance:
             if actor is not None and actor.org:
                 state.participants.append(actor.org)
             try:
+                self._check_start_form(start)
                 self._interpreter.start(
                     workflow.now(),
                     start_event=start.start_event,
@@ -113,6 +114,22 @@ class ProcessInstance:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._attached_children: set[str] = set()
         self._published: dict[str, AttributeValue] = {}
+
+    def _check_start_form(self, start: StartInstanceInput) -> None:
+        """The start variables must satisfy the start event's ``niva:form``, if any."""
+        node = (
+            self._model.nodes.get(start.start_event)
+            if start.start_event
+            else self._model.none_start(self._model.process.id)
+        )
+        if node is None or node.niva.form is None or not node.niva.form.key:
+            return
+        try:
+            default_registry.form(node.niva.form.key).model_validate(start.variables)
+        except (RegistryError, ValidationError) as exc:
+            raise ModelFailure(
+                "start", f"the start variables do not satisfy form {node.niva.form.key}: {exc}"
+            ) from exc
 
     @property
     def _state(self) -> InstanceState:

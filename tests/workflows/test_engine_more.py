@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from process_models.registry import default_registry
 from tests.workflows import activities_for_tests
 from tests.workflows.activities_for_tests import CALLS
 from tests.workflows.harness import OFFICER, Cases, bpmn, running_cases
@@ -262,3 +264,40 @@ async def test_unknown_start_event_fails_the_case_once(cases: Cases):
     with pytest.raises(WorkflowFailureError) as caught:
         await handle.result()
     assert "cannot start" in str(caught.value.cause)
+
+
+SERVICE_END = bpmn("""
+<bpmn:process id="service_end" isExecutable="true">
+  <bpmn:startEvent id="Start">
+    <bpmn:extensionElements><niva:form key="test.More.Start"/></bpmn:extensionElements>
+  </bpmn:startEvent>
+  <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Told"/>
+  <bpmn:endEvent id="Told" name="Varslet och avslutat">
+    <bpmn:extensionElements><niva:taskDefinition type="echo"/></bpmn:extensionElements>
+    <bpmn:messageEventDefinition/>
+  </bpmn:endEvent>
+</bpmn:process>
+""")
+
+
+class _StartForm(BaseModel):
+    care_area: str
+
+
+default_registry.register_form("test.More.Start", _StartForm)
+
+
+async def test_message_end_runs_its_task_and_names_the_outcome(cases: Cases):
+    CALLS.clear()
+    cases.deploy(SERVICE_END)
+    handle = await cases.start("service_end", {"care_area": "Svår leversvikt"})
+    assert (await handle.result()).outcome == "Varslet och avslutat"
+    assert [c.element_id for c in CALLS] == ["Told"]
+
+
+async def test_start_variables_must_satisfy_the_start_form(cases: Cases):
+    cases.deploy(SERVICE_END)
+    handle = await cases.start("service_end", {"care_area": 7})
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    assert "test.More.Start" in str(caught.value.cause)
