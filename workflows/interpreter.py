@@ -575,10 +575,8 @@ class Interpreter:
                 self._interrupt(activity)
             token = self._new_token(node.id, activity.scope_id)
             self._arrive_with(token, node, payload, actor)
-        elif node.kind == "receiveTask":
-            activity = self.state.activities.get(owner)
-            if activity is not None:
-                self._finish_activity(activity, payload=payload or {})
+        elif node.kind == "receiveTask" and owner in self.state.activities:
+            self._finish_activity(self.state.activities[owner], payload=payload or {})
         elif node.kind == "startEvent":
             self._start_event_subprocess(node, owner, payload, actor)
         elif owner in self.state.tokens:

@@ -28,12 +28,17 @@ async def cases(time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_pat
 
 EVENT_GATEWAY = bpmn("""
 <bpmn:message id="MAnswer" name="answer"/>
+<bpmn:message id="MObject" name="objection"/>
 <bpmn:process id="event_gateway" isExecutable="true">
   <bpmn:startEvent id="Start"/>
   <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Race"/>
   <bpmn:eventBasedGateway id="Race"/>
   <bpmn:sequenceFlow id="f2" sourceRef="Race" targetRef="Answered"/>
   <bpmn:sequenceFlow id="f3" sourceRef="Race" targetRef="TooLate"/>
+  <bpmn:sequenceFlow id="f6" sourceRef="Race" targetRef="Objection"/>
+  <bpmn:receiveTask id="Objection" messageRef="MObject"/>
+  <bpmn:sequenceFlow id="f7" sourceRef="Objection" targetRef="Objected"/>
+  <bpmn:endEvent id="Objected" name="Invändning"/>
   <bpmn:intermediateCatchEvent id="Answered"><bpmn:messageEventDefinition messageRef="MAnswer"/></bpmn:intermediateCatchEvent>
   <bpmn:intermediateCatchEvent id="TooLate">
     <bpmn:timerEventDefinition><bpmn:timeDuration>P14D</bpmn:timeDuration></bpmn:timerEventDefinition>
@@ -49,12 +54,16 @@ EVENT_GATEWAY = bpmn("""
 async def test_event_based_gateway_takes_the_first_event(cases: Cases):
     cases.deploy(EVENT_GATEWAY)
     answered = await cases.start("event_gateway")
-    assert (await cases.view(answered)).accepts_messages == ["answer"]
+    assert (await cases.view(answered)).accepts_messages == ["answer", "objection"]
     await cases.message(answered, "answer", {"text": "ja"})
     result = await answered.result()
     assert (result.outcome, result.variables) == ("Svar", {"text": "ja"})
     silent = await cases.start("event_gateway")
     assert (await silent.result()).outcome == "Inget svar"
+    objecting = await cases.start("event_gateway")
+    await cases.message(objecting, "objection", {"why": "too few units"})
+    result = await objecting.result()
+    assert (result.outcome, result.variables) == ("Invändning", {"why": "too few units"})
 
 
 SEQUENTIAL = bpmn("""
