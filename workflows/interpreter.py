@@ -110,6 +110,8 @@ class Interpreter:
         self._expire_buffered()
         token: Token | None = None
         for steps in range(_MAX_STEPS):
+            if self._deliver_buffered():
+                continue
             token = next((t for t in self.state.tokens.values() if t.status == "ready"), None)
             if token is None or self.state.ended:
                 if steps and not self.state.ended:
@@ -553,11 +555,37 @@ class Interpreter:
             candidate_orgs=self._eval_list(sub.candidate_orgs if sub else None, node.id, scope_id),
         )
         self.state.subscriptions[subscription.id] = subscription
-        buffered = next((m for m in self.state.buffered if m.name == name), None)
-        if buffered is not None:
-            self.state.buffered.remove(buffered)
-            self._audit("message", element_id=node.id, actor=buffered.actor, detail=name)
-            self._trigger(node.id, owner, buffered.payload, buffered.actor)
+
+    def _deliver_buffered(self) -> bool:
+        """Hand a buffered message to a subscription that now waits for it (one per call).
+
+        Delivered here, between steps, not while the subscribing element is still being
+        entered: a buffered message may interrupt the very activity that subscribed.
+        """
+        for message in self.state.buffered:
+            subscription = next(
+                (s for s in self.state.subscriptions.values() if s.message_name == message.name),
+                None,
+            )
+            if subscription is None:
+                continue
+            self.state.buffered.remove(message)
+            self._audit(
+                "message",
+                element_id=subscription.element_id,
+                actor=message.actor,
+                org=message.org,
+                detail=message.name,
+                payload_digest=payload_digest(message.payload),
+            )
+            self._atomically(
+                subscription.element_id,
+                lambda: self._trigger(
+                    subscription.element_id, subscription.owner, message.payload, message.actor
+                ),
+            )
+            return True
+        return False
 
     def _expire_buffered(self) -> None:
         self.state.buffered = [m for m in self.state.buffered if m.expires > self.now]
