@@ -24,6 +24,7 @@ Execution model:
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -578,12 +579,14 @@ class Interpreter:
                 detail=message.name,
                 payload_digest=payload_digest(message.payload),
             )
-            self._atomically(
+            deliver = partial(
+                self._trigger,
                 subscription.element_id,
-                lambda: self._trigger(
-                    subscription.element_id, subscription.owner, message.payload, message.actor
-                ),
+                subscription.owner,
+                message.payload,
+                message.actor,
             )
+            self._atomically(subscription.element_id, deliver)
             return True
         return False
 
