@@ -24,10 +24,10 @@ Execution model:
 from __future__ import annotations
 
 import hashlib
-from functools import partial
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from pydantic import JsonValue

@@ -7,7 +7,8 @@ personal data. The details are Markdown for the Web UI's case page.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
@@ -15,10 +16,12 @@ from workflows import search_attributes as sa
 from workflows.candidates import candidate_keys, describe
 from workflows.contract import OpenTask
 from workflows.interpreter import Interpreter
+from workflows.state import Activity
 
 __all__ = ["details_markdown", "jurisdiction", "open_tasks", "search_attribute_updates"]
 
 _MAX_TASK_LINES = 25
+_MAX_KEYS = 8
 
 AttributeValue = str | bool | datetime | list[str] | None
 
@@ -87,41 +90,108 @@ def search_attribute_updates(
     return updates
 
 
+def _moment(at: datetime, tz: ZoneInfo) -> str:
+    """A deadline as people read it: local date, and the time unless it is the end of a
+    day (a date-only deadline falls due at the following midnight)."""
+    local = at.astimezone(tz)
+    if (local.hour, local.minute, local.second) == (0, 0, 0):
+        return f"{(local - timedelta(days=1)):%Y-%m-%d}"
+    return f"{local:%Y-%m-%d %H:%M}"
+
+
+def _deadline(interpreter: Interpreter, owner: str) -> datetime | None:
+    """The earliest interrupting boundary timer armed on ``owner``: when it closes."""
+    model = interpreter.model
+    fire_times = [
+        t.fire_at
+        for t in interpreter.state.timers.values()
+        if t.owner == owner and model.node(t.element_id).cancel_activity
+    ]
+    return min(fire_times) if fire_times else None
+
+
+def _multi_line(interpreter: Interpreter, body: Activity) -> str:
+    """``Remiss: 15 of 21 answered, closes 2027-05-18 — waiting for SE-AB, SE-C``."""
+    multi = body.multi
+    assert multi is not None
+    node = interpreter.model.node(body.element_id)
+    verb = "answered" if node.kind == "userTask" else "done"
+    line = f"- **{body.name or body.element_id}**: {multi.completed} of {len(multi.keys)} {verb}"
+    deadline = _deadline(interpreter, body.id)
+    if deadline is not None:
+        line += f", closes {_moment(deadline, interpreter.model.tz)}"
+    if body.status == "incident":
+        line += " (incident)"
+    waiting = [
+        a.key or a.id for a in interpreter.state.activities.values() if a.parent_activity == body.id
+    ]
+    if waiting:
+        shown = ", ".join(f"`{k}`" for k in waiting[:_MAX_KEYS])
+        more = f" and {len(waiting) - _MAX_KEYS} more" if len(waiting) > _MAX_KEYS else ""
+        line += f" — waiting for {shown}{more}"
+    return line
+
+
+def _task_line(interpreter: Interpreter, task: Activity) -> str:
+    """``- `Decide` Decision — role officer in organisation SE-SOS, due 2027-06-01``."""
+    due = f", due {_moment(task.due, interpreter.model.tz)}" if task.due else ""
+    who = describe(task.candidate_groups, task.candidate_orgs)
+    incident = " (incident)" if task.status == "incident" else ""
+    return f"- `{task.id}` {task.name or task.element_id} — {who}{due}{incident}"
+
+
 def details_markdown(interpreter: Interpreter) -> str:
-    """The case page's "current details": open tasks, deadlines, incidents, waits."""
+    """The case page's "current details": where the case stands and what it waits for.
+
+    Multi-instance activities read as progress (``Remiss: 15 of 21 answered, closes
+    2027-05-18``), the other open tasks one per line with their candidates and due date
+    (in the process's time zone), then other running work, incidents, accepted messages
+    and the next timer. Only ids, element names, counts and dates: never variables or
+    payloads, which may hold personal data. A pure function of the state, so it is
+    deterministic inside the workflow.
+    """
     state = interpreter.state
+    tz = interpreter.model.tz
     lines = [f"**{state.title}** — `{state.process_id}` version {state.version}"]
     if state.ended:
         lines.append(f"\nEnded: **{state.outcome}**")
-    tasks = interpreter.open_tasks()
-    if tasks:
-        lines.append(f"\n**Open tasks ({len(tasks)})**")
-        for task in tasks[:_MAX_TASK_LINES]:
-            due = f", due {task.due:%Y-%m-%d %H:%M} UTC" if task.due else ""
-            who = describe(task.candidate_groups, task.candidate_orgs)
-            lines.append(f"- `{task.id}` {task.name or task.element_id} — {who}{due}")
-        if len(tasks) > _MAX_TASK_LINES:
-            lines.append(f"- … and {len(tasks) - _MAX_TASK_LINES} more")
-    running = [a for a in state.activities.values() if a.kind not in ("userTask",)]
+    activities = list(state.activities.values())
+    bodies = [a for a in activities if a.multi is not None]
+    if bodies:
+        lines.append("\n**In progress**")
+        lines.extend(_multi_line(interpreter, body) for body in bodies[:_MAX_TASK_LINES])
+    # Instances of a multi-instance body are summed up in its progress line above.
+    single = [t for t in interpreter.open_tasks() if t.parent_activity is None]
+    if single:
+        lines.append(f"\n**Open tasks ({len(single)})**")
+        lines.extend(_task_line(interpreter, task) for task in single[:_MAX_TASK_LINES])
+        if len(single) > _MAX_TASK_LINES:
+            lines.append(f"- … and {len(single) - _MAX_TASK_LINES} more")
+    running = [
+        a
+        for a in activities
+        if a.kind != "userTask" and a.multi is None and a.parent_activity is None
+    ]
     if running:
         lines.append("\n**Running**")
         for activity in running[:_MAX_TASK_LINES]:
-            progress = ""
-            if activity.multi is not None:
-                total = len(activity.multi.keys)
-                progress = f" — {activity.multi.completed} of {total} done"
-            lines.append(f"- {activity.name or activity.element_id}{progress}")
+            parked = " (incident)" if activity.status == "incident" else ""
+            lines.append(f"- {activity.name or activity.element_id}{parked}")
     if state.incidents:
         lines.append("\n**Incidents**")
-        for incident in state.incidents.values():
-            lines.append(f"- `{incident.id}` at `{incident.element_id}`: {incident.message}")
+        for incident in list(state.incidents.values())[:_MAX_TASK_LINES]:
+            lines.append(
+                f"- `{incident.id}` at `{incident.element_id}` ({incident.kind}): "
+                f"{incident.message}"
+            )
     messages = interpreter.accepted_messages()
     if messages:
         lines.append("\n**Accepts messages:** " + ", ".join(f"`{m}`" for m in messages))
     timer = interpreter.next_timer()
     if timer is not None:
         node = interpreter.model.node(timer.element_id)
-        lines.append(
-            f"\n**Next timer:** {node.name or node.id} at {timer.fire_at:%Y-%m-%d %H:%M} UTC"
-        )
+        lines.append(f"\n**Next timer:** {node.name or node.id} at {_moment(timer.fire_at, tz)}")
+    if not state.ended and len(lines) == 1:
+        lines.append("\nWorking: no open task, timer or message.")
+    lines.append(f"\n_Times in {tz.key}._")
     return "\n".join(lines)
