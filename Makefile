@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format clean
+.PHONY: install run test soak lint format clean bench
 
 # The venv is (re)installed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -26,6 +26,15 @@ run: install
 
 test: install node_modules/.package-lock.json
 	$(BIN)/python -m pytest
+
+# The long form of the reliability suite: 50+ worker kills, up to an hour.
+soak: install
+	$(BIN)/python -m pytest tests/reliability -m soak
+
+# Performance measurements (not run in CI): tables on stdout, JSON in benchmarks/results/.
+bench: install
+	$(BIN)/python -m pip install --quiet -e ".[test,dev,bench]"
+	$(BIN)/python -m benchmarks
 
 lint: install
 	$(BIN)/ruff check .

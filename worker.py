@@ -3,6 +3,8 @@
 The connection follows Temporal's own configuration: ``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, TLS variables and ``temporal.toml`` profiles
 (`temporalio.envconfig`), defaulting to ``localhost:7233`` and the ``default`` namespace.
+Traces follow the ``OTEL_*`` variables and metrics ``NIVA_WORKER_METRICS_PORT``
+(`starter.telemetry`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from temporalio.envconfig import ClientConfigProfile
 from temporalio.worker import Worker
 
 from activities import build_activities
+from activities.document_store import document_store_from_settings
 from activities.messages import CaseMessenger
 from activities.models import ModelResolver
 from process_models.deployments import ModelStore
 from process_models.store import FileBlobStore
+from starter.archive import HistoryArchive, run_archiver
 from starter.settings import DataSettings, ServiceSettings, WorkerSettings
+from starter.telemetry import StructlogActivityInterceptor, configure_tracing, metrics_runtime
 from workflows import WORKFLOWS
 from workflows.probe import Probe, ProbeInput
 
@@ -34,16 +39,28 @@ __all__ = ["build_worker", "connect", "probe", "run_worker"]
 log = structlog.get_logger("niva.worker")
 
 
-async def connect(*, env: Mapping[str, str] | None = None) -> Client:
+async def connect(
+    *, env: Mapping[str, str] | None = None, metrics_bind_address: str | None = None
+) -> Client:
     """Connect to Temporal as configured by ``TEMPORAL_*`` and envconfig profiles.
+
+    The client carries the tracing interceptor when the ``OTEL_*`` variables turn tracing
+    on; a worker built on it traces workflows and activities too.
 
     Args:
         env: the environment to read instead of the process's own (tests pass theirs).
+        metrics_bind_address: serve Temporal's metrics for Prometheus on this
+            ``host:port`` (`WorkerSettings.metrics_bind_address`); none by default.
     """
     profile = ClientConfigProfile.load(override_env_vars=env)
     config = profile.to_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(
+        **config,
+        data_converter=pydantic_data_converter,
+        interceptors=configure_tracing().interceptors,
+        runtime=metrics_runtime(metrics_bind_address),
+    )
 
 
 def build_worker(
@@ -78,6 +95,8 @@ def build_worker(
             *activities,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
+        # The tracing interceptor, if any, comes with the client.
+        interceptors=[StructlogActivityInterceptor()],
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
     )
 
@@ -101,14 +120,25 @@ async def probe(
 async def run_worker(settings: WorkerSettings | None = None) -> None:
     """Run a worker until SIGINT or SIGTERM, then let running activities finish."""
     settings = settings or WorkerSettings()
-    client = await connect()
+    client = await connect(metrics_bind_address=settings.metrics_bind_address)
     worker = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    archiver: asyncio.Task[None] | None = None
+    if settings.archive_histories:
+        documents = document_store_from_settings(ServiceSettings().for_data_dir(DataSettings()))
+        archiver = asyncio.create_task(run_archiver(client, HistoryArchive(documents), stop))
     async with worker:
-        log.info("worker started", task_queue=settings.task_queue)
+        log.info(
+            "worker started",
+            task_queue=settings.task_queue,
+            metrics=settings.metrics_bind_address
+            and f"http://{settings.metrics_bind_address}/metrics",
+        )
         await stop.wait()
         log.info("worker stopping", task_queue=settings.task_queue)
+    if archiver is not None:
+        await archiver
     log.info("worker stopped")

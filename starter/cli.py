@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from starter.commands import instances, messages, models, tasks
+from starter.commands import audit, instances, messages, models, tasks
 from starter.logs import configure_logging
 from starter.settings import ApiSettings, DataSettings, DevSettings, LogSettings, WorkerSettings
 
@@ -33,6 +33,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(instances.app, name="instances")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(messages.app, name="messages")
+app.add_typer(audit.app, name="audit")
 
 
 def _settings_error(exc: ValidationError) -> typer.Exit:

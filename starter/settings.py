@@ -136,6 +136,29 @@ class WorkerSettings(_NivaSettings):
     max_concurrent_activities: int = Field(
         default=100, ge=1, description="Activities one worker runs at the same time."
     )
+    archive_histories: bool = Field(
+        default=True,
+        description="Archive the history of every closed run into the document store, so "
+        "audits outlive the namespace's retention. Idempotent: several workers may do it.",
+    )
+    metrics_port: Port | None = Field(
+        default=None,
+        description="Serve Temporal's worker metrics (task latencies, polls, slots, cache) "
+        "for Prometheus on http://<metrics_host>:<port>/metrics. Unset: no endpoint.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Interface of the metrics endpoint; 0.0.0.0 lets a Prometheus on "
+        "another host scrape it.",
+    )
+
+    @property
+    def metrics_bind_address(self) -> str | None:
+        """``host:port`` of the metrics endpoint, or ``None`` when it is off."""
+        if self.metrics_port is None:
+            return None
+        host = f"[{self.metrics_host}]" if ":" in self.metrics_host else self.metrics_host
+        return f"{host}:{self.metrics_port}"
 
 
 class ApiSettings(_NivaSettings):

@@ -18,10 +18,17 @@ from process_models.deployments import ModelStore
 from starter.api.auth import Authenticator, Principal, StaticTokens, TokenEntry
 from starter.api.deps import ApiContext
 from starter.api.errors import install_error_handlers
-from starter.api.routes import documents, health, incidents, instances, messages, tasks
+from starter.api.routes import audit, documents, health, incidents, instances, messages, tasks
 from starter.api.routes import process_models as process_model_routes
 from starter.logs import configure_logging
 from starter.settings import ApiSettings
+from starter.telemetry import (
+    LoggedAuthenticator,
+    RequestContextMiddleware,
+    Tracing,
+    configure_tracing,
+    instrument_app,
+)
 
 __all__ = ["app", "create_app"]
 
@@ -40,6 +47,20 @@ _TAGS = [
     {"name": "incidents", "description": "Resume tokens parked by a failure."},
     {"name": "documents", "description": "Attachments and rendered documents of a case."},
 ]
+
+
+class _ObservedContext(ApiContext):
+    """The API's context, with the authenticated principal bound to the request's logs."""
+
+    _logged: LoggedAuthenticator | None = None
+
+    @property
+    def authenticator(self) -> Authenticator:
+        """How bearer tokens are checked; each success binds the principal to the logs."""
+        inner = super().authenticator
+        if self._logged is None or self._logged.inner is not inner:
+            self._logged = LoggedAuthenticator(inner)
+        return self._logged
 
 
 @asynccontextmanager
@@ -61,6 +82,7 @@ def create_app(
     document_store: DocumentStore | None = None,
     tokens: Mapping[str, TokenEntry | Principal] | None = None,
     authenticator: Authenticator | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """Build the app; each dependency not given is created from the settings when needed.
 
@@ -72,6 +94,8 @@ def create_app(
         document_store: the document store.
         tokens: bearer tokens and their principals (instead of the tokens file).
         authenticator: how tokens are checked (instead of ``tokens`` or the settings).
+        tracing: where request spans go; default: as the ``OTEL_*`` variables say
+            (`starter.telemetry.configure_tracing`), off when they say nothing.
     """
     configure_logging()
     settings = settings or ApiSettings()
@@ -87,7 +111,7 @@ def create_app(
         openapi_tags=_TAGS,
         max_body_size=settings.max_upload_bytes + _MULTIPART_OVERHEAD,
     )
-    app.state.context = ApiContext(
+    app.state.context = _ObservedContext(
         settings,
         client=client,
         store=store,
@@ -106,6 +130,9 @@ def create_app(
         documents.router,
     ):
         app.include_router(router)
+    app.include_router(audit.router)
+    app.add_middleware(RequestContextMiddleware)
+    instrument_app(app, tracing if tracing is not None else configure_tracing())
     return app
 
 

@@ -1,0 +1,58 @@
+"""GET /instances/{id}/audit and /history: auditors and agencies read the trail and the raw
+history chain; other organisations are refused."""
+
+from __future__ import annotations
+
+from temporalio.client import WorkflowHistory
+
+from tests.starter.api.conftest import ONE_TASK, Api
+
+
+async def _decided_case(api: Api, business_key: str) -> str:
+    await api.deploy(ONE_TASK)
+    instance_id = await api.start("api_one", business_key)
+    done = await api.complete(instance_id, "Decide", {"verdict": "yes"}, "sos-officer")
+    assert done.status_code == 200, done.text
+    await api.client.get_workflow_handle(instance_id).result()
+    return instance_id
+
+
+async def test_get_audit_instances_auditor_reads_the_trail(api: Api):
+    instance_id = await _decided_case(api, "AUDIT-R1")
+    response = await api.http.get(f"/instances/{instance_id}/audit", headers=api.auth("auditor"))
+    assert response.status_code == 200, response.text
+    trail = response.json()
+    assert trail["case_id"] == instance_id
+    decided = [d for d in trail["decisions"] if d["kind"] == "task_completed"]
+    assert [(d["element_id"], d["actor"], d["org"]) for d in decided] == [
+        ("Decide", "sos-officer", "SE-SOS")
+    ]
+    assert decided[0]["payload"] == {"verdict": "yes"}
+    assert trail["models"][0]["process_id"] == "api_one"
+
+
+async def test_get_history_instances_agency_reads_replayable_json(api: Api):
+    instance_id = await _decided_case(api, "AUDIT-R2")
+    response = await api.http.get(
+        f"/instances/{instance_id}/history", headers=api.auth("sos-officer")
+    )
+    assert response.status_code == 200, response.text
+    [run] = response.json()["runs"]
+    history = WorkflowHistory.from_json(run["workflow_id"], run["history"])
+    assert history.run_id == run["run_id"]
+    assert run["source"] == "server"
+
+
+async def test_get_audit_instances_region_is_forbidden(api: Api):
+    instance_id = await _decided_case(api, "AUDIT-R3")
+    response = await api.http.get(
+        f"/instances/{instance_id}/audit", headers=api.auth("registrator-ab")
+    )
+    assert response.status_code == 403
+    assert "auditor" in response.json()["detail"]
+
+
+async def test_get_audit_instances_unknown_case_is_404(api: Api):
+    response = await api.http.get("/instances/api_one:NOPE/audit", headers=api.auth("auditor"))
+    assert response.status_code == 404
+    assert "api_one:NOPE" in response.json()["detail"]
