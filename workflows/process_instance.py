@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -62,9 +62,11 @@ with workflow.unsafe.imports_passed_through():
         open_tasks as list_open_tasks,
     )
 
-__all__ = ["RESOLVE_MODEL_ACTIVITY", "ProcessInstance"]
+__all__ = ["KEEP_TIMER_PATCH", "RESOLVE_MODEL_ACTIVITY", "ProcessInstance"]
 
 RESOLVE_MODEL_ACTIVITY = "niva.resolve_model"
+KEEP_TIMER_PATCH = "niva-keep-timer"
+"""Cases started after this change keep their wait timer across requests."""
 _DEFAULT_RETRIES = 5
 _DEFAULT_ACTIVITY_TIMEOUT = timedelta(minutes=5)
 
@@ -111,6 +113,8 @@ class ProcessInstance:
             else:
                 self._interpreter.run(workflow.now())
         self._changed = False
+        self._sleeper: asyncio.Task[None] | None = None
+        self._sleep_target: datetime | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._attached_children: set[str] = set()
         self._published: dict[str, AttributeValue] = {}
@@ -163,6 +167,39 @@ class ProcessInstance:
 
     async def _wait(self) -> None:
         """Sleep until a request or completion changes the state, or the next timer."""
+        if workflow.patched(KEEP_TIMER_PATCH):
+            await self._wait_keeping_timer()
+        else:
+            await self._wait_restarting_timer()
+
+    async def _wait_keeping_timer(self) -> None:
+        # One durable timer for the next fire time, kept while that time stays the same:
+        # a task completion does not cancel and restart it (two history events saved per
+        # request, which is most of a 21-region referral's history).
+        timer = self._interpreter.next_timer()
+        target = timer.fire_at if timer is not None else None
+        self._changed = False
+        keep = self._sleeper is not None and not self._sleeper.done()
+        if target != self._sleep_target or not keep:
+            if self._sleeper is not None and not self._sleeper.done():
+                self._sleeper.cancel()
+            self._sleeper = None
+            self._sleep_target = target
+            if timer is not None and target is not None:
+                remaining = (target - workflow.now()).total_seconds()
+                if remaining <= 0:
+                    return
+                node = self._model.node(timer.element_id)
+                self._sleeper = asyncio.create_task(self._sleep(remaining, node.name or node.id))
+        await workflow.wait_condition(lambda: self._changed)
+
+    async def _sleep(self, seconds: float, summary: str) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await workflow.sleep(seconds, summary=summary)
+            self._changed = True
+
+    async def _wait_restarting_timer(self) -> None:
+        """How cases recorded before `KEEP_TIMER_PATCH` waited: a new timer per wait."""
         timer = self._interpreter.next_timer()
         self._changed = False
         if timer is None:

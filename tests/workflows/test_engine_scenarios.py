@@ -7,6 +7,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
@@ -123,6 +124,12 @@ async def test_referral_deadline_extension_moves_reminder_and_closes_with_answer
     assert len(reminders) == 1
     assert reminders[0].inputs["deadline"] == extended.isoformat()
     assert reminders[0].now >= extended - timedelta(days=14)
+    # The wait timer survives the 15 completions; only the extension moves it.
+    history = await handle.fetch_history()
+    kinds = [EventType.Name(e.event_type) for e in history.events]
+    assert kinds.count("EVENT_TYPE_TIMER_CANCELED") <= 1
+    assert kinds.count("EVENT_TYPE_TIMER_STARTED") <= 4
+    await record_history(handle, "engine_referral_21_regions_kept_timer")
     await record_history(handle, "engine_referral_21_regions")
 
 
