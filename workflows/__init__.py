@@ -1,11 +1,21 @@
-"""Temporal workflow code: deterministic, free of I/O, replay-safe."""
+"""Temporal workflow code: deterministic, free of I/O, replay-safe.
+
+``WORKFLOWS`` (every workflow class a niva worker registers) is resolved lazily: the
+workflow sandbox re-imports this package for every workflow run it starts, so it must not
+import the workflow modules itself.
+"""
 
 from __future__ import annotations
 
-from workflows.probe import Probe
-from workflows.process_instance import ProcessInstance
+from typing import Any
 
 __all__ = ["WORKFLOWS"]
 
-WORKFLOWS: list[type] = [ProcessInstance, Probe]
-"""Every workflow class a niva worker registers."""
+
+def __getattr__(name: str) -> Any:
+    if name == "WORKFLOWS":
+        from workflows.probe import Probe
+        from workflows.process_instance import ProcessInstance
+
+        return [ProcessInstance, Probe]
+    raise AttributeError(f"module 'workflows' has no attribute {name!r}")

@@ -7,6 +7,10 @@ deployed version's metadata (version, time zone, reference data snapshot).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from functools import cached_property
 from zoneinfo import ZoneInfo
@@ -17,7 +21,7 @@ from process_models.expressions import Expression, compile_expression, is_expres
 from process_models.schema import Definitions, FlowContainer, FlowNode, Process, SequenceFlow
 from process_models.timers import TimerSpec, parse_timer
 
-__all__ = ["ExecutableModel", "split_list"]
+__all__ = ["ExecutableModel", "load_model", "split_list"]
 
 
 def split_list(value: str | None) -> list[str]:
@@ -144,3 +148,37 @@ class ExecutableModel:
     def now_aware(self, now: datetime) -> datetime:
         """``now`` as a timezone-aware instant (workflow time is UTC)."""
         return now if now.tzinfo is not None else now.replace(tzinfo=ZoneInfo("UTC"))
+
+
+_CACHE_SIZE = 64
+_cache: OrderedDict[tuple[str, int, str, str, str], ExecutableModel] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def load_model(source: ModelSource) -> ExecutableModel:
+    """The executable model of a deployed version, shared by every case that runs it.
+
+    A deployed version never changes, so all its cases (and every replay of them) can share
+    one parsed, indexed model with compiled expressions: reading and compiling it once per
+    worker instead of once per case is most of what a replay or a cached case costs.
+    The workflow module is passed through the sandbox, so this cache is process-wide.
+    """
+    reference = json.dumps(source.reference, sort_keys=True, separators=(",", ":"))
+    key = (
+        source.process_id,
+        source.version,
+        source.content_hash,
+        source.timezone,
+        hashlib.sha256(reference.encode()).hexdigest(),
+    )
+    with _cache_lock:
+        model = _cache.get(key)
+        if model is not None:
+            _cache.move_to_end(key)
+            return model
+    model = ExecutableModel(source)
+    with _cache_lock:
+        _cache[key] = model
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return model

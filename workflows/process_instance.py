@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.effects import CancelChild, CancelService, Effect, StartChild, StartService
     from workflows.interpreter import Interpreter, ModelFailure
-    from workflows.model import ExecutableModel
+    from workflows.model import load_model
     from workflows.state import InstanceState
     from workflows.visibility import (
         AttributeValue,
@@ -78,8 +78,9 @@ class ProcessInstance:
     @workflow.init
     def __init__(self, args: Sequence[RawValue]) -> None:
         start = workflow.payload_converter().from_payload(args[0].payload, StartInstanceInput)
-        self._input = start
-        self._model = ExecutableModel(start.model)
+        self._model = load_model(start.model)
+        # Keep the shared model's copy of the (large) BPMN text, not one per case.
+        self._input = start.model_copy(update={"model": self._model.source})
         # A case started by a schedule has no business key of its own: it is the suffix
         # Temporal gave its workflow id (<start event>-<time>).
         business_key = start.business_key or workflow.info().workflow_id.removeprefix(
