@@ -531,8 +531,9 @@ class Interpreter:
             self._throw_from_scope(token.scope_id, code, f"error end event {node.id}")
             return
         self.state.tokens.pop(token.id, None)
-        if token.scope_id == ROOT_SCOPE:
-            self.state.outcome = node.name or node.id
+        # The last end event reached names the outcome, also when it ends an (event)
+        # subprocess whose completion ends the case.
+        self.state.outcome = node.name or node.id
         self._check_scope(token.scope_id)
 
     def _arm_catch(self, node: FlowNode, *, owner: str, scope_id: str) -> None:
