@@ -42,6 +42,7 @@ from process_models.errors import ModelInvalidError
 from process_models.shipped import shipped_model_files
 from process_models.store import FileBlobStore
 from starter.api.auth import ensure_dev_tokens, render_dev_tokens
+from starter.demo_se import start_se_demo_cases
 from starter.schedules import sync_schedules
 from starter.settings import ApiSettings, DataSettings, DevSettings, WorkerSettings
 from workflows import search_attributes
@@ -318,6 +319,20 @@ class Stack:
         await self.api.start()
         await _wait_healthy(self.worker, self._probe_worker, timeout)
         await _wait_healthy(self.api, self._api_health, timeout)
+        if s.demo:
+            await self._start_demo_cases()
+
+    async def _start_demo_cases(self) -> None:
+        """The demo cases; a failure is logged, it never takes the stack down."""
+        assert self.client is not None
+        store = ModelStore(FileBlobStore(self.data.models_dir))
+        try:
+            started = await start_se_demo_cases(self.client, store, WorkerSettings().task_queue)
+        except Exception as exc:
+            log.warning("demo cases not started", error=str(exc))
+            return
+        if started:
+            log.info("demo cases started", cases=len(started))
 
     async def _connect(self) -> None:
         self.client = await worker.connect(env=self.client_env)

@@ -10,6 +10,7 @@ environment (or a ``.env`` file in the working directory) overrides it:
 - ``NIVA_WORKER_*`` the Temporal worker (`WorkerSettings`)
 - ``NIVA_API_*``    the HTTP API (`ApiSettings`)
 - ``NIVA_DEV_*``    the embedded stack of ``niva dev`` (`DevSettings`)
+- ``NIVA_CODEC_*``  optional payload encryption (`CodecSettings`)
 
 The Temporal connection itself is not configured here: it follows Temporal's own
 ``TEMPORAL_*`` variables and ``temporalio.envconfig`` profiles (see `worker.connect`),
@@ -22,13 +23,14 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.settings import ActivitySettings
 
 __all__ = [
     "ApiSettings",
+    "CodecSettings",
     "DataSettings",
     "DevSettings",
     "LogSettings",
@@ -241,6 +243,37 @@ class DevSettings(_NivaSettings):
         description="History retention of the namespace; the dev server's own default is "
         "one day, far too short for cases that run for years.",
     )
+    demo: bool = Field(
+        default=True,
+        description="Start the demo cases (the nine first-round Swedish care areas at "
+        "different stages) once the stack is up; existing ones are kept.",
+    )
     startup_timeout_seconds: float = Field(
         default=60.0, gt=0, description="How long each component may take to become healthy."
+    )
+
+
+class CodecSettings(_NivaSettings):
+    """Optional encryption of every payload Temporal stores (`starter.codec`)."""
+
+    model_config = SettingsConfigDict(env_prefix="NIVA_CODEC_")
+
+    keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Key id -> AES key (base64 of 32 random bytes), as a JSON object, "
+        'e.g. {"2025-01": "…", "2026-01": "…"}. Empty: payloads are not encrypted. '
+        "Keep every key some history still needs: payloads name the key they used.",
+    )
+    encrypt_with: str | None = Field(
+        default=None,
+        description="The id of the key new payloads are encrypted with; default: the last "
+        "(newest) key listed.",
+    )
+    server_host: str = Field(
+        default="127.0.0.1", description="Interface of the codec server for the Web UI."
+    )
+    server_port: Port = Field(default=8234, description="Port of the codec server.")
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"],
+        description="Origins (the Temporal Web UI) allowed to call the codec server.",
     )

@@ -139,6 +139,15 @@ async def test_dev_starts_stops_and_keeps_cases(stack: DevStack):
         DescribeNamespaceRequest(namespace="default")
     )
     assert namespace.config.workflow_execution_retention_ttl.ToTimedelta() >= timedelta(days=3650)
+    # The demo: the nine first-round care areas, each at its own stage.
+    demo_query = 'NivaProcessId = "se_nhv_designation"'
+    for _ in range(40):
+        demo = [w.id async for w in client.list_workflows(demo_query)]
+        if len(demo) >= 9:
+            break
+        await asyncio.sleep(0.5)
+    assert len(demo) == 9, demo
+
     # A case started in the first run must be there after a restart.
     await client.execute_workflow(
         Probe.run, ProbeInput(nonce="kept"), id="kept-across-restarts", task_queue="niva"
@@ -154,6 +163,8 @@ async def test_dev_starts_stops_and_keeps_cases(stack: DevStack):
     client = await stack.client()
     handle = client.get_workflow_handle("kept-across-restarts", result_type=ProbeResult)
     assert (await handle.result()).nonce == "kept"
+    # The demo is not started twice.
+    assert len([w.id async for w in client.list_workflows(demo_query)]) == 9
     assert stack.stop() == 0
 
 
