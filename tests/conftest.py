@@ -57,12 +57,11 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server, with niva's search attributes registered.
+async def start_time_skipping() -> WorkflowEnvironment:
+    """A time-skipping test server with niva's search attributes registered.
 
     The test server rejects upserts of attributes it does not know, so they are added
-    through the operator service before any test runs.
+    through the operator service before any case runs.
     """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
@@ -74,6 +73,29 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
             search_attributes=search_attributes.registration(),
         )
     )
+    return env
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The session's time-skipping server (started when a test first asks for it)."""
+    env = await start_time_skipping()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this test's own.
+
+    Temporal's test server stops skipping time for good once a detached (ABANDON) child
+    case closes after its parent has closed (temporalio/sdk-java#2392). A test whose cases
+    do that (an allocation outliving its designation, a permit its allocation) takes its
+    own server, so the session's server keeps moving for the tests that follow.
+    """
+    env = await start_time_skipping()
     try:
         yield env
     finally:

@@ -16,9 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -38,7 +36,6 @@ from starter.demo_se import (
     prioritisation,
     referral_response,
 )
-from starter.dev import installed_binary
 from tests.scenarios.nhv import (
     B1,
     B2,
@@ -52,39 +49,12 @@ from tests.scenarios.nhv import (
     se_model_files,
 )
 from tests.workflows.harness import running_cases
-from workflows import search_attributes
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 REGIONS = list(demo_se.REGIONS)
 MEETING_DAYS = {(3, 12), (6, 11), (9, 17), (12, 17)}
 """The nämnd's meeting days by the calendar's rule (the test clock is past 2024)."""
 MEETING_MIDNIGHTS = {(month, day, 0, 0) for month, day in MEETING_DAYS}
-
-
-@pytest.fixture
-async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this test's own.
-
-    Temporal's test server stops skipping time for good once a detached (ABANDON) child
-    case closes after its parent has closed (temporalio/sdk-java#2392): an allocation
-    outlives its designation and a permit its allocation, so these cases do exactly that.
-    A server per test keeps the session's server (``time_skipping_env``) moving for the
-    tests that follow.
-    """
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=installed_binary("temporal-test-server"),
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes=search_attributes.registration(),
-        )
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest.fixture
