@@ -10,6 +10,7 @@ Traces follow the ``OTEL_*`` variables and metrics ``NIVA_WORKER_METRICS_PORT``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ from activities.models import ModelResolver
 from process_models.deployments import ModelStore
 from process_models.store import FileBlobStore
 from starter.archive import HistoryArchive, run_archiver
+from starter.codec import codec_from_settings
 from starter.settings import DataSettings, ServiceSettings, WorkerSettings
 from starter.telemetry import StructlogActivityInterceptor, configure_tracing, metrics_runtime
 from workflows import WORKFLOWS
@@ -45,7 +47,8 @@ async def connect(
     """Connect to Temporal as configured by ``TEMPORAL_*`` and envconfig profiles.
 
     The client carries the tracing interceptor when the ``OTEL_*`` variables turn tracing
-    on; a worker built on it traces workflows and activities too.
+    on; a worker built on it traces workflows and activities too. With ``NIVA_CODEC_KEYS``
+    set, every payload is encrypted before it leaves the process (`starter.codec`).
 
     Args:
         env: the environment to read instead of the process's own (tests pass theirs).
@@ -55,9 +58,15 @@ async def connect(
     profile = ClientConfigProfile.load(override_env_vars=env)
     config = profile.to_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
+    codec = codec_from_settings()
+    converter = (
+        pydantic_data_converter
+        if codec is None
+        else dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    )
     return await Client.connect(
         **config,
-        data_converter=pydantic_data_converter,
+        data_converter=converter,
         interceptors=configure_tracing().interceptors,
         runtime=metrics_runtime(metrics_bind_address),
     )

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -26,6 +27,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.dev import installed_binary
 from workflows import search_attributes
+
+# Property tests: no per-example deadline (a loaded two-core machine is slow at times), and
+# in CI a fixed derandomised sequence, so a red run is reproducible and never a coin toss.
+hypothesis_settings.register_profile("niva", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "niva")
 
 # Whatever reads the default data directory in a test gets a scratch one, never ./.niva.
 os.environ.setdefault("NIVA_DATA_DIR", tempfile.mkdtemp(prefix="niva-tests-"))
