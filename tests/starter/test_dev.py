@@ -119,11 +119,11 @@ async def test_dev_starts_stops_and_keeps_cases(stack: DevStack):
         # The printed dev tokens work: an auditor may list cases, nobody without a token.
         tokens = json.loads((stack.data_dir / "api-tokens.json").read_text())
         auditor = next(t for t, p in tokens.items() if "auditor" in p["roles"])
-        listed = await http.get(
+        cases = await http.get(
             f"http://127.0.0.1:{stack.api_port}/instances",
             headers={"Authorization": f"Bearer {auditor}"},
         )
-        assert listed.status_code == 200, listed.text
+        assert cases.status_code == 200, cases.text
         assert auditor in stack.text()
         anonymous = await http.get(f"http://127.0.0.1:{stack.api_port}/instances")
         assert anonymous.status_code == 401
