@@ -35,6 +35,7 @@ from starter.settings import DataSettings, ServiceSettings, WorkerSettings
 from starter.telemetry import StructlogActivityInterceptor, configure_tracing, metrics_runtime
 from workflows import WORKFLOWS
 from workflows.probe import Probe, ProbeInput
+from workflows.sandbox import shared_runner
 
 __all__ = ["build_worker", "connect", "probe", "run_worker"]
 
@@ -98,6 +99,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=shared_runner(),
         activities=[
             ModelResolver(store).resolve_model,
             CaseMessenger(client).send_message,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,7 @@ __all__ = [
     "bench_echo",
     "bench_registry",
     "median",
+    "niva_process",
     "percentile",
     "print_table",
     "write_result",
@@ -126,6 +132,44 @@ def deploy(store: ModelStore, *documents: str) -> None:
     store.deploy(
         [ModelFile(name=f"bench{i}.bpmn", content=d.encode()) for i, d in enumerate(documents)]
     )
+
+
+@contextlib.asynccontextmanager
+async def niva_process(
+    *args: str, client: Client, data_dir: Path, queue: str, module: str = "starter.cli", **env: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A ``python -m starter.cli <args>`` subprocess (``worker``, ``api``), as ``niva dev``
+    runs them: its own process on the same server, data directory and task queue (or
+    ``python -m <module> <args>``). Output is discarded; the process is stopped (SIGTERM,
+    then SIGKILL) on exit."""
+    environment = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": client.namespace,
+        "NIVA_DATA_DIR": str(data_dir),
+        "NIVA_WORKER_TASK_QUEUE": queue,
+        "NIVA_LOG_LEVEL": "warning",
+        **env,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), timeout=20)
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 def task_queue(name: str) -> str:

@@ -31,7 +31,12 @@ from benchmarks.common import (
     task_queue,
     write_result,
 )
-from benchmarks.handwritten import HANDWRITTEN_TYPE, HandwrittenCase, HandwrittenStart
+from benchmarks.handwritten import (
+    HANDWRITTEN_TYPE,
+    HandwrittenCase,
+    HandwrittenStart,
+    handwritten_runner,
+)
 from benchmarks.reference_model import ACTOR, PROCESS_ID, REFERENCE, TASK_IDS, payload
 from process_models.deployments import ModelStore
 from starter.cases import start_case
@@ -98,6 +103,7 @@ async def reference_kinds(bench: Bench, client: Client) -> AsyncIterator[Kinds]:
         client,
         task_queue=handwritten_queue,
         workflows=[HandwrittenCase],
+        workflow_runner=handwritten_runner(),
         activities=[bench_echo],
         max_concurrent_activities=settings.max_concurrent_activities,
         interceptors=[StructlogActivityInterceptor()],

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field, JsonValue
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 with workflow.unsafe.imports_passed_through():
     from activities.service_call import ServiceCall
@@ -25,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.candidates import candidate_keys, describe, may_act
     from workflows.contract import CompleteTaskInput, CompleteTaskResult, InstanceResult
 
-__all__ = ["HANDWRITTEN_TYPE", "HandwrittenCase", "HandwrittenStart"]
+__all__ = ["HANDWRITTEN_TYPE", "HandwrittenCase", "HandwrittenStart", "handwritten_runner"]
 
 HANDWRITTEN_TYPE = "bench_handwritten"
 _GROUPS = ["officer"]
@@ -172,3 +173,11 @@ class HandwrittenCase:
                 f"{request.actor.subject} may not complete {request.task_id}: it is for "
                 + describe(_GROUPS, _ORGS)
             )
+
+
+def handwritten_runner(module: str = __name__) -> SandboxedWorkflowRunner:
+    """The sandbox a yardstick runs in: the same as niva's (`workflows.sandbox`), its own
+    module passed through, so that a comparison measures interpretation, not imports."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", module)
+    )

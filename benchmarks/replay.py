@@ -17,8 +17,9 @@ from temporalio.worker import Replayer
 from benchmarks.annual_chain import YEARS, hundred_year_chain
 from benchmarks.common import REPO_ROOT, Bench, median, print_table, scaled, write_result
 from benchmarks.engine_overhead import record_histories
-from benchmarks.handwritten import HandwrittenCase
+from benchmarks.handwritten import HandwrittenCase, handwritten_runner
 from workflows import WORKFLOWS
+from workflows.sandbox import shared_runner
 
 __all__ = ["replay_seconds", "run"]
 
@@ -53,8 +54,14 @@ def _events(histories: list[WorkflowHistory]) -> int:
 
 async def run(bench: Bench) -> dict[str, Any]:
     """Measure the replays; print the table and return the result."""
-    interpreter = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
-    handwritten = Replayer(workflows=[HandwrittenCase], data_converter=pydantic_data_converter)
+    interpreter = Replayer(
+        workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=shared_runner()
+    )
+    handwritten = Replayer(
+        workflows=[HandwrittenCase],
+        data_converter=pydantic_data_converter,
+        workflow_runner=handwritten_runner(),
+    )
     recorded = await record_histories(bench, scaled(40))
     chain, produced_seconds = await hundred_year_chain(bench)
     stored = _stored()

@@ -8,6 +8,8 @@ file is invalid, nothing is stored and every problem of every file is reported.
 
 Each version carries a snapshot of the reference data (`process_models.reference`) taken
 when it was deployed, and its time zone, so a running case never sees data change under it.
+The snapshot holds the entries the process's expressions read (all of them when an
+expression reads ``reference`` other than by an entry's name).
 
 Layout in the blob store::
 
@@ -37,7 +39,7 @@ from process_models.reference import load_reference
 from process_models.registry import Registry, default_registry
 from process_models.schema import Definitions, Process
 from process_models.store import BlobStore
-from process_models.validation import executable_processes, validate
+from process_models.validation import executable_processes, reference_entries, validate
 
 __all__ = [
     "DeployResult",
@@ -216,10 +218,14 @@ class ModelStore:
         """
         read = self._read_and_validate(files)
         reference = dict(self._reference())
-        planned = [(file, process) for file, defs in read for process in executable_processes(defs)]
+        planned = [
+            (file, process, _entries_read(defs, process, reference, self.registry))
+            for file, defs in read
+            for process in executable_processes(defs)
+        ]
         # Stable sort: per process, untagged first, then by tag; otherwise the given order.
         planned.sort(key=lambda fp: (fp[1].id, version_tag_key(fp[1].version_tag)))
-        return [self._deploy_one(file, process, reference) for file, process in planned]
+        return [self._deploy_one(file, process, snapshot) for file, process, snapshot in planned]
 
     def _read_and_validate(self, files: Sequence[ModelFile]) -> list[tuple[ModelFile, Definitions]]:
         problems: list[Problem] = []
@@ -270,6 +276,19 @@ class ModelStore:
             f"could not claim a version of {process.id!r} after {_MAX_CLAIM_ATTEMPTS} tries: "
             "too many concurrent deployments"
         )
+
+
+def _entries_read(
+    defs: Definitions, process: Process, reference: Mapping[str, Any], registry: Registry
+) -> dict[str, Any]:
+    """The part of the reference data that the process's expressions read.
+
+    Every case carries its version's snapshot in its first event, so a snapshot of entries
+    no expression reads (the whole list of organisations, for a model that never looks an
+    organisation up) would cost every case's history and every cached case's memory.
+    """
+    entries = reference_entries(defs, process, registry=registry)
+    return {k: v for k, v in reference.items() if entries is None or k in entries}
 
 
 def _as_text(content: bytes) -> str:

@@ -61,6 +61,14 @@ class Registry:
         self._forms: dict[str, type[BaseModel]] = {}
         self._loader = loader
 
+    def load(self) -> None:
+        """Register the shipped forms now rather than on first use.
+
+        The worker calls it while importing the workflow, outside the sandbox: loading
+        reads the reference data from disk, which workflow code may not do.
+        """
+        self._load()
+
     def _load(self) -> None:
         # The shipped forms register themselves on first use, so that importing the
         # registry never imports every jurisdiction's forms (and never in a cycle).

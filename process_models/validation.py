@@ -13,6 +13,7 @@ collaboration are documentation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,7 +24,7 @@ from process_models.registry import Registry, default_registry
 from process_models.schema import Definitions, FlowContainer, FlowNode, Process
 from process_models.timers import IsoDuration, TimerKind, parse_timer
 
-__all__ = ["executable_processes", "validate"]
+__all__ = ["executable_processes", "reference_entries", "validate"]
 
 _TIMER_KINDS: dict[str, TimerKind] = {
     "timeDuration": "duration",
@@ -57,6 +58,31 @@ def validate(
     return checker.run()
 
 
+_REFERENCE = re.compile(r"(?<![\w.])reference\b")
+_ENTRY = re.compile(r"\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*(['\"])(\w+)\2\s*\])")
+
+
+def reference_entries(
+    defs: Definitions, process: Process, *, registry: Registry | None = None
+) -> frozenset[str] | None:
+    """The entries of the reference data that ``process``'s expressions read.
+
+    An expression reads an entry as ``reference.organisations`` or
+    ``reference["organisations"]``. None when some expression uses ``reference`` in any
+    other way (``reference[key]``, the whole map): then it may read every entry.
+    """
+    checker = _Checker(defs, registry or default_registry, None)
+    checker._container(process, process.id, is_process=True)
+    entries: set[str] = set()
+    for source in checker.expression_sources:
+        for found in _REFERENCE.finditer(source):
+            entry = _ENTRY.match(source, found.end())
+            if entry is None:
+                return None
+            entries.add(entry.group(1) or entry.group(3))
+    return frozenset(entries)
+
+
 class _Checker:
     def __init__(
         self,
@@ -68,6 +94,7 @@ class _Checker:
         self.registry = registry
         self.known_processes = known_processes
         self.problems: list[Problem] = []
+        self.expression_sources: list[str] = []
 
     def report(self, message: str, element_id: str | None, line: int | None) -> None:
         self.problems.append(Problem(message=message, element_id=element_id, line=line))
@@ -384,6 +411,7 @@ class _Checker:
     def _expression(self, source: str, element_id: str, line: int | None) -> None:
         # Conditions and cardinalities are always expressions; the '=' prefix is optional.
         text = source if is_expression(source) else f"={source}"
+        self.expression_sources.append(text)
         try:
             compile_expression(text, element_id=element_id)
         except ExpressionError as exc:

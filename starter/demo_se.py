@@ -1,11 +1,11 @@
 """Demo cases of Sweden's NHV process for ``niva dev``, and example payloads of its forms.
 
 `start_se_demo_cases` starts the nine care areas of the first round of sakkunniggrupper
-(``reference.nhv_care_areas``) as ``se_nhv_designation`` cases and moves each to another
-stage by completing its tasks through the ``complete_task`` update, as the API would: one
-waits for prioritisation, one was not prioritised, one is under review by its expert
-group, one was found unsuitable, one is out on referral with some answers in, one is with
-beredningsgrupp 1, one waits for Socialstyrelsen's decision, one was decided not to be
+(the reference data's ``nhv_care_areas``) as ``se_nhv_designation`` cases and moves each to
+another stage by completing its tasks through the ``complete_task`` update, as the API
+would: one waits for prioritisation, one was not prioritised, one is under review by its
+expert group, one was found unsuitable, one is out on referral with some answers in, one is
+with beredningsgrupp 1, one waits for Socialstyrelsen's decision, one was decided not to be
 NHV, and one was decided NHV at two units: its call for applications is open with three
 applications in.
 
@@ -28,6 +28,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from process_models.deployments import ModelStore
+from process_models.reference import load_reference
 from starter.cases import instance_id, start_case
 from workflows.candidates import Actor
 from workflows.contract import CompleteTaskInput, CompleteTaskResult, OpenTask
@@ -364,10 +365,10 @@ async def start_se_demo_cases(
         TimeoutError: a task did not open within ``within`` seconds (no worker running).
     """
     who = actor or demo_actor
-    source = store.source(DESIGNATION)
-    areas = source.reference.get("nhv_care_areas")
+    store.get(DESIGNATION)  # deployed, or UnknownModelError
+    areas = load_reference().get("nhv_care_areas")
     if not isinstance(areas, list):
-        raise ValueError("the deployed se_nhv_designation has no reference.nhv_care_areas")
+        raise ValueError("the reference data has no list nhv_care_areas (nhv_care_areas.yaml)")
     started: list[str] = []
     for area, stage in zip(areas, _STAGES, strict=False):
         if not isinstance(area, dict):

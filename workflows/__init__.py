@@ -1,8 +1,9 @@
 """Temporal workflow code: deterministic, free of I/O, replay-safe.
 
-``WORKFLOWS`` (every workflow class a niva worker registers) is resolved lazily: the
-workflow sandbox re-imports this package for every workflow run it starts, so it must not
-import the workflow modules itself.
+``WORKFLOWS`` (every workflow class a niva worker registers) is resolved lazily: Temporal's
+default sandbox (which CI replays the recorded histories in, see `workflows.sandbox`)
+re-imports this package for every workflow run it starts, so it must not import the
+workflow modules itself.
 """
 
 from __future__ import annotations

@@ -71,6 +71,12 @@ class CompleteTaskInput(BaseModel):
     idempotency_key: str | None = Field(
         default=None, description="A repeat with the same key gets the first result."
     )
+    request_id: str | None = Field(
+        default=None,
+        description="The sender's id of this very request, echoed in the result: a result "
+        "that carries another id is the stored result of an earlier request with the same "
+        "update id, which Temporal answers without running the update again.",
+    )
 
 
 class CompleteTaskResult(BaseModel):
@@ -80,6 +86,9 @@ class CompleteTaskResult(BaseModel):
     completed: datetime
     actor: str
     duplicate: bool = False
+    request_id: str | None = Field(
+        default=None, description="The `CompleteTaskInput.request_id` this result answered."
+    )
 
 
 class CorrelateMessageInput(BaseModel):

@@ -403,7 +403,7 @@ class Interpreter:
         timer armed, the next one failing) must not leave its first half behind, or the
         retry would run it twice. Returns True when the step succeeded.
         """
-        snapshot = self.state.model_copy(deep=True)
+        snapshot = self.state.checkpoint()
         effects = len(self._effects)
         try:
             action()

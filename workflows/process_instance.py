@@ -27,8 +27,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import JsonValue, ValidationError
 
-    # The shipped forms load here, outside the sandbox, not lazily inside a validator.
-    import process_models.forms  # noqa: F401
     from activities.service_call import BPMN_ERROR_TYPE, ServiceCall
     from process_models.deployments import ModelRef, ModelSource
     from process_models.errors import ExpressionError
@@ -61,6 +59,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.visibility import (
         open_tasks as list_open_tasks,
     )
+
+    # The shipped forms load here, outside the sandbox, not lazily inside a validator.
+    default_registry.load()
 
 __all__ = ["KEEP_TIMER_PATCH", "RESOLVE_MODEL_ACTIVITY", "ProcessInstance"]
 
@@ -359,7 +360,11 @@ class ProcessInstance:
         done = self._state.completed_tasks.get(request.task_id)
         if done is not None:
             return CompleteTaskResult(
-                task_id=done.task_id, completed=done.completed, actor=done.actor, duplicate=True
+                task_id=done.task_id,
+                completed=done.completed,
+                actor=done.actor,
+                duplicate=True,
+                request_id=request.request_id,
             )
         completed = self._interpreter.complete_task(
             request.task_id,
@@ -371,7 +376,10 @@ class ProcessInstance:
         )
         self._changed = True
         return CompleteTaskResult(
-            task_id=completed.task_id, completed=completed.completed, actor=completed.actor
+            task_id=completed.task_id,
+            completed=completed.completed,
+            actor=completed.actor,
+            request_id=request.request_id,
         )
 
     @complete_task.validator

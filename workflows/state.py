@@ -212,12 +212,44 @@ class InstanceState(BaseModel):
     ended: bool = False
     outcome: str | None = None
 
+    def checkpoint(self) -> InstanceState:
+        """A copy of the state to roll a failed step back to.
+
+        Deep, except for the fields whose entries a step only ever adds and never changes
+        (the audit trail, completed tasks, delivered messages, participants, children,
+        visit counters): those are copied one level deep, sharing their entries. The
+        audit trail grows all case long, and copying every entry of it before every step
+        made the cost of a step grow with the age of the case.
+        """
+        shared = {name: getattr(self, name) for name in _ADD_ONLY}
+        for name in _ADD_ONLY:
+            setattr(self, name, None)
+        try:
+            copy = self.model_copy(deep=True)
+        finally:
+            for name, value in shared.items():
+                setattr(self, name, value)
+        for name, value in shared.items():
+            setattr(copy, name, value.copy())
+        return copy
+
     def next_id(self, prefix: str) -> str:
         """A new internal id, unique in the case across continue-as-new (the counter is
         carried). The ``~`` cannot occur in a BPMN id (an XML NCName), so an internal id
         never equals a task id."""
         self.seq += 1
         return f"~{prefix}{self.seq}"
+
+
+_ADD_ONLY = (
+    "audit",
+    "completed_tasks",
+    "delivered_messages",
+    "participants",
+    "children",
+    "visits",
+)
+"""Fields whose entries are immutable once added (`InstanceState.checkpoint` shares them)."""
 
 
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}

@@ -22,6 +22,7 @@ from temporalio.worker import Replayer
 
 from starter.audit.histories import RunHistory
 from workflows import WORKFLOWS
+from workflows.sandbox import shared_runner
 
 __all__ = ["Divergence", "ReplayResult", "explain", "replay_runs"]
 
@@ -163,6 +164,7 @@ async def replay_runs(
     replayer = Replayer(
         workflows=list(workflows or WORKFLOWS),
         data_converter=pydantic_data_converter,
+        workflow_runner=shared_runner(),
         runtime=_quiet_runtime(),
     )
     results = []

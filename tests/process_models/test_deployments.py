@@ -80,14 +80,47 @@ def test_invalid_file_deploys_nothing_and_reports_every_file(store: ModelStore):
     assert store.process_ids() == []
 
 
+def reading(expression: str, process_id: str = "p", task: str = "Review") -> str:
+    """A model whose one timer's date is ``expression``."""
+    return model(process_id, task=task).replace(
+        f'<bpmn:userTask id="{task}"/>',
+        f"""<bpmn:userTask id="{task}"/>
+      <bpmn:boundaryEvent id="Due" attachedToRef="{task}">
+        <bpmn:timerEventDefinition><bpmn:timeDate>{expression}</bpmn:timeDate></bpmn:timerEventDefinition>
+      </bpmn:boundaryEvent>
+      <bpmn:sequenceFlow id="f3" sourceRef="Due" targetRef="e"/>""",
+    )
+
+
 def test_reference_snapshot_is_taken_at_deployment(tmp_path: Path):
     data = {"calendar": ["2024-03-13"]}
     store = ModelStore(FileBlobStore(tmp_path), reference=lambda: dict(data))
-    store.deploy([file(model())])
+    store.deploy([file(reading("=date(reference.calendar[0])"))])
     data["calendar"] = ["2025-03-12"]
-    store.deploy([file(model(task="Other"))])
+    store.deploy([file(reading("=date(reference.calendar[0])", task="Other"))])
     assert store.get("p", 1).reference == {"calendar": ["2024-03-13"]}
     assert store.source("p", 2).reference == {"calendar": ["2025-03-12"]}
+
+
+@pytest.mark.parametrize(
+    ("expression", "kept"),
+    [
+        ("=date(reference.calendar[0])", {"calendar"}),
+        ("=date(reference['calendar'][0])", {"calendar"}),
+        ('=date(reference [ "calendar" ][0]) + duration(reference.pause)', {"calendar", "pause"}),
+        ("=now + duration('P1D')", set()),
+        ("=date(reference[string(1)][0])", {"calendar", "pause", "organisations"}),
+        ("=size(reference) > 0 ? now : now", {"calendar", "pause", "organisations"}),
+    ],
+)
+def test_snapshot_keeps_the_entries_the_expressions_read(
+    tmp_path: Path, expression: str, kept: set[str]
+):
+    data = {"calendar": ["2024-03-13"], "pause": "P1D", "organisations": [{"id": "SE-AB"}]}
+    store = ModelStore(FileBlobStore(tmp_path), reference=lambda: dict(data))
+    store.deploy([file(reading(expression))])
+    assert set(store.get("p").reference) == kept
+    assert set(store.source("p").reference) == kept
 
 
 def test_unknown_process_and_version_say_what_exists(store: ModelStore):

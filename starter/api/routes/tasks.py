@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Annotated
 
 import structlog
@@ -12,7 +13,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from starter.api.access import (
     can_read,
-    candidate_rule,
     forbid_auditor,
     forbid_reading,
     may_complete,
@@ -21,7 +21,7 @@ from starter.api.auth import Principal
 from starter.api.case_calls import CaseCalls
 from starter.api.deps import ContextDep, PrincipalDep, TemporalClientDep
 from starter.api.errors import ApiError, error_responses
-from starter.api.forms import check_form, form_schema
+from starter.api.forms import form_schema
 from starter.api.listing import fetch_page, literal, participation_clause
 from starter.api.routes.instances import InstanceId
 from starter.api.schemas import (
@@ -34,7 +34,6 @@ from starter.api.schemas import (
 )
 from starter.settings import ApiSettings
 from workflows import search_attributes as sa
-from workflows.candidates import describe
 from workflows.contract import CompleteTaskInput, CompleteTaskResult, OpenTask
 
 __all__ = ["TaskId", "router"]
@@ -190,10 +189,11 @@ async def _earlier_completion(
     )
 
 
-async def _not_open(
-    calls: CaseCalls, principal: Principal, task_id: str, key: str | None, tasks: list[OpenTask]
+async def _after_end(
+    calls: CaseCalls, principal: Principal, task_id: str, key: str | None
 ) -> CompleteTaskResponse:
-    """The answer for a task that is not open: the first result of a repeat, else why."""
+    """The answer for a completion sent to a case that has ended: the first result of a
+    repeat, else why (the task was completed, or the case ended without it)."""
     earlier = await _earlier_completion(calls, principal, task_id, key)
     if earlier is not None:
         return earlier
@@ -205,9 +205,7 @@ async def _not_open(
             "conflict",
             f"task {task_id} was already completed by {done.actor} at {done.completed.isoformat()}",
         )
-    if state.ended:
-        raise ApiError(409, "conflict", f"{calls.instance_id} has ended ({state.outcome})")
-    raise _no_open_task(calls.instance_id, task_id, tasks)
+    raise ApiError(409, "conflict", f"{calls.instance_id} has ended ({state.outcome})")
 
 
 @router.post(
@@ -230,23 +228,14 @@ async def complete_task(
     after the case has ended."""
     forbid_auditor(principal, "complete tasks")
     calls = CaseCalls(client, instance_id, context.settings)
-    tasks = await calls.open_tasks()
-    task = next((t for t in tasks if t.task_id == task_id), None)
-    if task is None:
-        return await _not_open(calls, principal, task_id, body.idempotency_key, tasks)
-    if not may_complete(principal, task):
-        groups, orgs = candidate_rule(task.candidates)
-        raise ApiError(
-            403,
-            "forbidden",
-            f"{principal.subject} may not complete {task_id}: it is for {describe(groups, orgs)}",
-        )
-    check_form(context.store.registry, task.form_key, body.payload, f"task {task_id}")
+    # One round trip: the update's validator is the check (open task, candidate, form,
+    # constraints, repeat) and answers 404/403/422/409 without touching the history.
     request = CompleteTaskInput(
         task_id=task_id,
         payload=body.payload,
         actor=principal.actor(),
         idempotency_key=body.idempotency_key,
+        request_id=uuid.uuid4().hex,
     )
     update_id = f"complete/{task_id}/{body.idempotency_key}" if body.idempotency_key else None
     try:
@@ -254,11 +243,12 @@ async def complete_task(
             "complete_task", request, CompleteTaskResult, update_id=update_id
         )
     except RPCError as exc:
-        # The case ended between the check and the update (this completion may have been
-        # the one that ended it, sent before by a request that timed out).
+        # The case has ended: perhaps this very completion ended it, sent before by a
+        # request that timed out.
         if exc.status == RPCStatusCode.NOT_FOUND and "already completed" in exc.message:
-            earlier = await _earlier_completion(calls, principal, task_id, body.idempotency_key)
-            if earlier is not None:
-                return earlier
+            return await _after_end(calls, principal, task_id, body.idempotency_key)
         raise
-    return CompleteTaskResponse.from_result(result)
+    response = CompleteTaskResponse.from_result(result)
+    # Temporal answers a repeated update id with the earlier request's stored result.
+    response.duplicate = response.duplicate or result.request_id != request.request_id
+    return response

@@ -1,0 +1,31 @@
+"""The sandbox niva's workflows run in.
+
+Temporal's sandbox does two things: it restricts what workflow code may call (the wall
+clock, I/O, random numbers, threads) and it re-imports the module that defines each
+workflow for every run, so that module-level state cannot leak from one run into the next.
+The re-import is what a case pays for on every start, every cache miss and every replayed
+history: it re-executes `workflows.process_instance` (the class, its handler decorators,
+and the definition check of every handler's type hints), and each cached case keeps its own
+copy of the module's code and class.
+
+niva's workflow modules hold no module-level state (constants and pure functions only;
+the one process-wide cache, `workflows.model.load_model`, is keyed by immutable content),
+so the workers pass the `workflows` package through. The call restrictions still apply
+to everything the sandbox imports. The determinism of the workflow code is checked where
+the isolation is strict: `tests/workflows/test_replay.py` replays every recorded history
+with Temporal's default sandbox, which re-imports and restricts `workflows.process_instance`.
+"""
+
+from __future__ import annotations
+
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+__all__ = ["shared_runner"]
+
+
+def shared_runner() -> SandboxedWorkflowRunner:
+    """The sandbox of niva's workers and replayers: default restrictions, the `workflows`
+    package passed through instead of re-imported per run."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
+    )
