@@ -11,16 +11,24 @@ kept raw element they are).
 The ``niva:`` extensions are niva's own vocabulary, so they are read strictly: an unknown
 attribute on a known niva element is an error rather than ignored, because a misspelt
 ``candidateGroup`` that is silently dropped would let anyone complete the task.
+
+Every upload and deployment reads a model, so the walk is kept cheap: tags are compared as
+Clark-notation strings (``{namespace}local``, what lxml gives) rather than parsed into
+`etree.QName` objects, and a raw element skips the namespace clean-up when the document
+declares its namespaces on the root only, as modelling tools write them (see `_Reader`).
 """
 
 from __future__ import annotations
 
+import codecs
 import copy
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from lxml import etree
+from pydantic import BaseModel
 
 from process_models.bpmn.namespaces import BPMN, BPMNDI, DC, DI, NIVA, XSI, bpmn, clark
 from process_models.bpmn.xml import (
@@ -110,6 +118,77 @@ NIVA_ATTRIBUTES: dict[str, dict[str, str]] = {
 # "semantic:tFormalExpression") needs that prefix kept in a raw element's XML.
 _QNAME_PREFIX = re.compile(r"^\s*([A-Za-z_][\w.\-]*):(?!//)")
 
+# Tags in Clark notation. lxml names an element "{namespace}local" (or "local"), so equal
+# strings mean equal namespace and local name.
+_BPMN_NS = "{" + BPMN + "}"
+_NIVA_NS = "{" + NIVA + "}"
+_DOCUMENTATION = bpmn("documentation")
+_EXTENSION_ELEMENTS = bpmn("extensionElements")
+_PROCESS = bpmn("process")
+_MESSAGE = bpmn("message")
+_ERROR = bpmn("error")
+_COLLABORATION = bpmn("collaboration")
+_PARTICIPANT = bpmn("participant")
+_MESSAGE_FLOW = bpmn("messageFlow")
+_CONDITION_EXPRESSION = bpmn("conditionExpression")
+_TIMERS = frozenset({bpmn("timeDate"), bpmn("timeDuration"), bpmn("timeCycle")})
+_LOOP_EXPRESSIONS = frozenset({bpmn("loopCardinality"), bpmn("completionCondition")})
+_NIVA_IO_MAPPING = clark(NIVA, "ioMapping")
+_NIVA_LOOP = clark(NIVA, "loop")
+_DIAGRAM = clark(BPMNDI, "BPMNDiagram")
+_PLANE = clark(BPMNDI, "BPMNPlane")
+_SHAPE = clark(BPMNDI, "BPMNShape")
+_EDGE = clark(BPMNDI, "BPMNEdge")
+_LABEL = clark(BPMNDI, "BPMNLabel")
+_BOUNDS = clark(DC, "Bounds")
+_WAYPOINT = clark(DI, "waypoint")
+
+# What each element reads into typed fields; its other attributes go to ``attributes``.
+_EXPRESSION_KNOWN = frozenset({"language", clark(XSI, "type")})
+_EVENT_DEFINITION_KNOWN = frozenset({"id", "messageRef", "errorRef"})
+_MULTI_INSTANCE_KNOWN = frozenset({"id", "isSequential"})
+_SEQUENCE_FLOW_KNOWN = frozenset({"id", "name", "sourceRef", "targetRef"})
+_NODE_KNOWN = frozenset(
+    {
+        "id",
+        "name",
+        "attachedToRef",
+        "cancelActivity",
+        "isInterrupting",
+        "default",
+        "triggeredByEvent",
+        "calledElement",
+    }
+)
+_PROCESS_KNOWN = frozenset({"id", "name", "isExecutable"})
+_NAMED_KNOWN = frozenset({"id", "name"})
+_DEFINITIONS_KNOWN = frozenset({"id", "name", "targetNamespace", "exporter", "exporterVersion"})
+_SHAPE_KNOWN = frozenset({"id", "bpmnElement", "isHorizontal", "isExpanded", "isMarkerVisible"})
+_EDGE_KNOWN = frozenset({"id", "bpmnElement", "sourceElement", "targetElement"})
+_PLANE_KNOWN = frozenset({"id", "bpmnElement"})
+_NOTHING_KNOWN: frozenset[str] = frozenset()
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validator(model: type[_M]) -> Callable[[dict[str, Any]], _M]:
+    """``model``'s validator: ``model(**values)`` without the keyword-argument detour.
+
+    The same validation and the same result (the schema has no aliases); for the models
+    made once per element it takes a third less time than calling the class.
+    """
+    return cast("Callable[[dict[str, Any]], _M]", model.__pydantic_validator__.validate_python)
+
+
+_new_raw = _validator(RawElement)
+_new_bounds = _validator(Bounds)
+_new_label = _validator(DiLabel)
+_new_shape = _validator(Shape)
+_new_edge = _validator(Edge)
+_new_node = _validator(FlowNode)
+_new_flow = _validator(SequenceFlow)
+_new_niva = _validator(NivaExtensions)
+
 
 def read_bpmn(
     source: bytes | str | Path,
@@ -132,15 +211,16 @@ def read_bpmn(
         BpmnReadError: The input is not a readable BPMN 2.0 document (not XML, hostile XML,
             too large or deep, wrong root element, a malformed value niva must interpret).
     """
+    text = isinstance(source, str)
     data = load_source(source, max_bytes=max_bytes)
     root = parse_document(
         data,
-        text=isinstance(source, str),
+        text=text,
         max_bytes=max_bytes,
         max_depth=max_depth,
         expected_root=bpmn("definitions"),
     )
-    return _read_definitions(root)
+    return _Reader(root, data, text=text).definitions(root)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -157,17 +237,18 @@ def _children(element: _Element) -> list[_Element]:
     return [child for child in element if isinstance(child.tag, str)]
 
 
-def _is(element: _Element, namespace: str, *locals_: str) -> bool:
-    qname = etree.QName(element)
-    return qname.namespace == namespace and qname.localname in locals_
-
-
 def _local(element: _Element) -> str:
-    return etree.QName(element).localname
+    return str(element.tag).rpartition("}")[2]
 
 
-def _other_attributes(element: _Element, known: tuple[str, ...]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in element.attrib.items() if k not in known}
+def _attributes(element: _Element) -> dict[str, str]:
+    """The element's attributes in source order (lxml gives str, its stubs say str | bytes)."""
+    return dict(cast("list[tuple[str, str]]", element.items()))
+
+
+def _other_attributes(element: _Element, known: frozenset[str]) -> dict[str, str]:
+    items = cast("list[tuple[str, str]]", element.items())
+    return {key: value for key, value in items if key not in known}
 
 
 def _describe(element: _Element) -> str:
@@ -176,8 +257,8 @@ def _describe(element: _Element) -> str:
     return f"{name} '{element_id}'" if element_id else name
 
 
-def _bool(element: _Element, attribute: str, default: bool) -> bool:
-    value = element.get(attribute)
+def _flag(element: _Element, attribute: str, value: str | None, default: bool) -> bool:
+    """The boolean ``value`` of ``attribute`` (None when absent), read as `_bool` does."""
     if value is None:
         return default
     text = value.strip()
@@ -192,33 +273,12 @@ def _bool(element: _Element, attribute: str, default: bool) -> bool:
     )
 
 
-def _optional_bool(element: _Element, attribute: str) -> bool | None:
-    if element.get(attribute) is None:
-        return None
-    return _bool(element, attribute, False)
+def _bool(element: _Element, attribute: str, default: bool) -> bool:
+    return _flag(element, attribute, element.get(attribute), default)
 
 
-def raw_element(element: _Element) -> RawElement:
-    """Serialize an element niva does not model, with the namespaces it needs."""
-    clone = copy.deepcopy(element)
-    clone.tail = None
-    nsmap = element.nsmap
-    keep: set[str] = set()
-    for node in clone.iter():
-        if not isinstance(node.tag, str):
-            continue
-        for value in node.attrib.values():
-            match = _QNAME_PREFIX.match(str(value))
-            if match and match.group(1) in nsmap:
-                keep.add(match.group(1))
-    # The clone declares every namespace in scope; keep only those it uses.
-    etree.cleanup_namespaces(clone, keep_ns_prefixes=sorted(keep))
-    return RawElement(
-        tag=str(element.tag),
-        id=element.get("id"),
-        line=_line(element),
-        xml=etree.tostring(clone, encoding="unicode"),
-    )
+def _optional_bool(element: _Element, attribute: str, value: str | None) -> bool | None:
+    return None if value is None else _flag(element, attribute, value, False)
 
 
 def _documentation(element: _Element) -> Documentation | None:
@@ -234,46 +294,11 @@ def _documentation(element: _Element) -> Documentation | None:
 
 def _expression(element: _Element) -> Expression:
     return Expression(
-        body="".join(str(text) for text in element.itertext()),
+        body="".join(cast("Iterator[str]", element.itertext())),
         language=element.get("language"),
         line=_line(element),
-        attributes=_other_attributes(element, ("language", clark(XSI, "type"))),
+        attributes=_other_attributes(element, _EXPRESSION_KNOWN),
     )
-
-
-class _Base:
-    """The common parts of a BPMN element, collected while its children are walked."""
-
-    def __init__(self, element: _Element, known_attributes: tuple[str, ...]) -> None:
-        self.element = element
-        self.documentation: list[Documentation] = []
-        self.extensions: list[_Element] = []
-        self.extras: list[RawElement] = []
-        self.attributes = _other_attributes(element, ("id", *known_attributes))
-        self.rest: list[_Element] = []
-        for child in _children(element):
-            if _is(child, BPMN, "documentation"):
-                doc = _documentation(child)
-                if doc is None:
-                    self.extras.append(raw_element(child))
-                else:
-                    self.documentation.append(doc)
-            elif _is(child, BPMN, "extensionElements"):
-                self.extensions.extend(_children(child))
-            else:
-                self.rest.append(child)
-
-    def fields(self) -> dict[str, Any]:
-        return {
-            "id": self.element.get("id"),
-            "line": _line(self.element),
-            "documentation": self.documentation,
-            "attributes": self.attributes,
-            "extras": self.extras,
-        }
-
-
-# --- niva extensions ----------------------------------------------------------------------
 
 
 def _niva_fields(element: _Element) -> dict[str, Any]:
@@ -294,22 +319,182 @@ def _niva_fields(element: _Element) -> dict[str, Any]:
     return fields
 
 
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    # NaN and infinities would draw nothing and break equality; keep such shapes raw.
+    return number if number - number == 0 else None
+
+
+def _bounds(element: _Element) -> Bounds | None:
+    get = element.get
+    x = _number(get("x"))
+    y = _number(get("y"))
+    width = _number(get("width"))
+    height = _number(get("height"))
+    if x is None or y is None or width is None or height is None:
+        return None
+    # ``or 0.0`` stores a negative zero as zero, as the reader always has.
+    return _new_bounds(
+        {"x": x or 0.0, "y": y or 0.0, "width": width or 0.0, "height": height or 0.0}
+    )
+
+
+class _Unreadable(Exception):
+    """A shape or edge whose geometry cannot be read: it is kept raw."""
+
+
+# --- raw elements -------------------------------------------------------------------------
+
+
+def raw_element(element: _Element) -> RawElement:
+    """Serialize an element niva does not model, with the namespaces it needs."""
+    return _copied(element, cleanup=True)
+
+
+def _copied(element: _Element, *, cleanup: bool) -> RawElement:
+    """The element as a `RawElement`, serialized from a copy of it.
+
+    A copy declares on its top element the namespaces it uses, in the order of first use,
+    and keeps the declarations its elements carried in the source. ``cleanup`` drops
+    those that nothing in it uses, except prefixes that QName values name.
+    """
+    clone = copy.copy(element)  # an lxml element's copy is deep
+    if cleanup:
+        nsmap = element.nsmap
+        keep: set[str] = set()
+        for node in clone.iter():
+            if not isinstance(node.tag, str):
+                continue
+            for value in node.values():
+                match = _QNAME_PREFIX.match(str(value))
+                if match and match.group(1) in nsmap:
+                    keep.add(match.group(1))
+        etree.cleanup_namespaces(clone, keep_ns_prefixes=sorted(keep))
+    return _new_raw(
+        {
+            "tag": str(element.tag),
+            "id": element.get("id"),
+            "line": _line(element),
+            "xml": etree.tostring(clone, encoding="unicode", with_tail=False),
+        }
+    )
+
+
+def _declares_only_on_root(root: _Element, data: bytes, *, text: bool) -> bool:
+    """True when no element but the root declares a namespace.
+
+    Every declaration is an ``xmlns`` attribute in the source; when the source spells ASCII
+    as ASCII and holds no more ``xmlns`` than the root declares, there is no other. In any
+    other case iterwalk reports each declaration of the tree as a ``start-ns`` event.
+    """
+    declared = len(root.nsmap)  # the root has no ancestors: these are its own
+    if _ascii_compatible(root, data, text=text) and data.count(b"xmlns") == declared:
+        return True
+    walk = etree.iterwalk(root, events=("start-ns",))
+    return sum(1 for _ in walk) == declared
+
+
+# Encodings that write every ASCII character as that one byte, and no other character as
+# an ASCII byte sequence that could spell a declaration (as UTF-7 or ISO-2022 may).
+_ASCII_SUPERSETS = frozenset(
+    {
+        "utf-8",
+        "ascii",
+        *(f"iso8859-{n}" for n in range(1, 17)),
+        *(f"cp{n}" for n in range(1250, 1259)),
+    }
+)
+
+
+def _ascii_compatible(root: _Element, data: bytes, *, text: bool) -> bool:
+    """True when the parser read ``data`` in an encoding that writes ASCII as ASCII.
+
+    A str is parsed from its UTF-8 encoding. Bytes must start with ``<`` (after a UTF-8
+    byte order mark) and no NUL, which rules out UTF-16, UTF-32 and EBCDIC whatever the
+    declaration says; the declared encoding (UTF-8 when none) must be in the list above.
+    """
+    if text:
+        return True
+    start = data[3:7] if data.startswith(b"\xef\xbb\xbf") else data[:4]
+    if start[:1] != b"<" or b"\x00" in start:
+        return False
+    try:
+        encoding = codecs.lookup(root.getroottree().docinfo.encoding or "utf-8").name
+    except LookupError:
+        return False
+    return encoding in _ASCII_SUPERSETS
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class _Base:
+    """The common parts of a BPMN element, collected while its children are walked."""
+
+    __slots__ = ("attributes", "documentation", "element", "extensions", "extras", "rest")
+
+    def __init__(self, reader: _Reader, element: _Element, known: frozenset[str]) -> None:
+        self.element = element
+        self.documentation: list[Documentation] = []
+        self.extensions: list[_Element] = []
+        self.extras: list[RawElement] = []
+        self.attributes = _other_attributes(element, known)
+        self.rest: list[_Element] = []
+        for child in element:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            if tag == _DOCUMENTATION:
+                doc = _documentation(child)
+                if doc is None:
+                    self.extras.append(reader.raw(child))
+                else:
+                    self.documentation.append(doc)
+            elif tag == _EXTENSION_ELEMENTS:
+                self.extensions.extend(_children(child))
+            else:
+                self.rest.append(child)
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "id": self.element.get("id"),
+            "line": _line(self.element),
+            "documentation": self.documentation,
+            "attributes": self.attributes,
+            "extras": self.extras,
+        }
+
+
 class _NodeExtensions:
     """Sorts a flow node's extension elements into typed niva fields and raw ones."""
 
-    def __init__(self, elements: list[_Element]) -> None:
-        self.niva = NivaExtensions()
+    def __init__(self, reader: _Reader, elements: list[_Element]) -> None:
+        self.reader = reader
+        self.niva = _new_niva({})
         self.foreign: list[RawElement] = []
         for element in elements:
-            if _is(element, NIVA, "ioMapping"):
+            if element.tag == _NIVA_IO_MAPPING:
                 for child in _children(element):
                     self._add(child)
             else:
                 self._add(element)
 
     def _add(self, element: _Element) -> None:
+        tag = str(element.tag)
+        if not tag.startswith(_NIVA_NS):
+            self.foreign.append(self.reader.raw(element))
+            return
         niva = self.niva
-        name = _local(element) if etree.QName(element).namespace == NIVA else ""
+        name = tag[len(_NIVA_NS) :]
         if name in ("input", "output"):
             mapping = IoMapping(**_niva_fields(element))
             (niva.inputs if name == "input" else niva.outputs).append(mapping)
@@ -328,368 +513,382 @@ class _NodeExtensions:
         elif name == "subscription" and niva.subscription is None:
             niva.subscription = Subscription(**_niva_fields(element))
         else:
-            # Foreign vocabularies, unknown niva elements and repeats of a single-valued
-            # niva element are kept as written (validation may report the repeats).
-            self.foreign.append(raw_element(element))
+            # Unknown niva elements and repeats of a single-valued one are kept as written
+            # (validation may report the repeats), as are foreign vocabularies.
+            self.foreign.append(self.reader.raw(element))
 
 
-# --- flow elements ------------------------------------------------------------------------
+class _Reader:
+    """Reads one parsed document into the schema.
 
+    Serializing the elements niva does not model is most of the work in a file from a
+    modelling tool (vendor extensions on every node). When no element but the root
+    declares a namespace, a copy of an element declares exactly the namespaces it uses,
+    so the clean-up of unused declarations (and the walk that finds the QName prefixes
+    to keep) has nothing to do and is skipped.
+    """
 
-def _event_definition(element: _Element) -> EventDefinition:
-    kind = _local(element).removesuffix("EventDefinition")
-    base = _Base(element, ("messageRef", "errorRef"))
-    timers: dict[str, Expression] = {}
-    for child in base.rest:
-        if kind == "timer" and _is(child, BPMN, "timeDate", "timeDuration", "timeCycle"):
-            timers.setdefault(_local(child), _expression(child))
-        else:
-            base.extras.append(raw_element(child))
-    return EventDefinition(
-        **base.fields(),
-        foreign_extensions=[raw_element(e) for e in base.extensions],
-        kind=kind,
-        message_ref=element.get("messageRef"),
-        error_ref=element.get("errorRef"),
-        time_date=timers.get("timeDate"),
-        time_duration=timers.get("timeDuration"),
-        time_cycle=timers.get("timeCycle"),
-    )
+    def __init__(self, root: _Element, data: bytes, *, text: bool) -> None:
+        self._cleanup = not _declares_only_on_root(root, data, text=text)
 
+    def raw(self, element: _Element) -> RawElement:
+        """The element as a `RawElement`, the same as `raw_element` makes it."""
+        return _copied(element, cleanup=self._cleanup)
 
-def _multi_instance(element: _Element) -> MultiInstance:
-    base = _Base(element, ("isSequential",))
-    expressions: dict[str, Expression] = {}
-    for child in base.rest:
-        if _is(child, BPMN, "loopCardinality", "completionCondition"):
-            expressions.setdefault(_local(child), _expression(child))
-        else:
-            base.extras.append(raw_element(child))
-    niva_loop: LoopExtension | None = None
-    foreign: list[RawElement] = []
-    for extension in base.extensions:
-        if niva_loop is None and _is(extension, NIVA, "loop"):
-            niva_loop = LoopExtension(**_niva_fields(extension))
-        else:
-            foreign.append(raw_element(extension))
-    return MultiInstance(
-        **base.fields(),
-        foreign_extensions=foreign,
-        is_sequential=_bool(element, "isSequential", False),
-        loop_cardinality=expressions.get("loopCardinality"),
-        completion_condition=expressions.get("completionCondition"),
-        niva_loop=niva_loop,
-    )
+    def raws(self, elements: list[_Element]) -> list[RawElement]:
+        return [self.raw(element) for element in elements]
 
+    # --- flow elements --------------------------------------------------------------------
 
-def _sequence_flow(element: _Element) -> SequenceFlow:
-    base = _Base(element, ("name", "sourceRef", "targetRef"))
-    condition: Expression | None = None
-    for child in base.rest:
-        if condition is None and _is(child, BPMN, "conditionExpression"):
-            condition = _expression(child)
-        else:
-            base.extras.append(raw_element(child))
-    fields = base.fields()
-    fields["id"] = fields["id"] or ""
-    return SequenceFlow(
-        **fields,
-        foreign_extensions=[raw_element(e) for e in base.extensions],
-        name=element.get("name"),
-        source_ref=element.get("sourceRef"),
-        target_ref=element.get("targetRef"),
-        condition=condition,
-    )
+    def event_definition(self, element: _Element) -> EventDefinition:
+        kind = _local(element).removesuffix("EventDefinition")
+        base = _Base(self, element, _EVENT_DEFINITION_KNOWN)
+        timers: dict[str, Expression] = {}
+        for child in base.rest:
+            if kind == "timer" and child.tag in _TIMERS:
+                local = _local(child)
+                if local not in timers:
+                    timers[local] = _expression(child)
+            else:
+                base.extras.append(self.raw(child))
+        return EventDefinition(
+            **base.fields(),
+            foreign_extensions=self.raws(base.extensions),
+            kind=kind,
+            message_ref=element.get("messageRef"),
+            error_ref=element.get("errorRef"),
+            time_date=timers.get("timeDate"),
+            time_duration=timers.get("timeDuration"),
+            time_cycle=timers.get("timeCycle"),
+        )
 
+    def multi_instance(self, element: _Element) -> MultiInstance:
+        base = _Base(self, element, _MULTI_INSTANCE_KNOWN)
+        expressions: dict[str, Expression] = {}
+        for child in base.rest:
+            if child.tag in _LOOP_EXPRESSIONS:
+                local = _local(child)
+                if local not in expressions:
+                    expressions[local] = _expression(child)
+            else:
+                base.extras.append(self.raw(child))
+        niva_loop: LoopExtension | None = None
+        foreign: list[RawElement] = []
+        for extension in base.extensions:
+            if niva_loop is None and extension.tag == _NIVA_LOOP:
+                niva_loop = LoopExtension(**_niva_fields(extension))
+            else:
+                foreign.append(self.raw(extension))
+        return MultiInstance(
+            **base.fields(),
+            foreign_extensions=foreign,
+            is_sequential=_bool(element, "isSequential", False),
+            loop_cardinality=expressions.get("loopCardinality"),
+            completion_condition=expressions.get("completionCondition"),
+            niva_loop=niva_loop,
+        )
 
-_NODE_ATTRIBUTES = (
-    "name",
-    "attachedToRef",
-    "cancelActivity",
-    "isInterrupting",
-    "default",
-    "triggeredByEvent",
-    "calledElement",
-)
+    def sequence_flow(self, element: _Element) -> SequenceFlow:
+        base = _Base(self, element, _SEQUENCE_FLOW_KNOWN)
+        condition: Expression | None = None
+        for child in base.rest:
+            if condition is None and child.tag == _CONDITION_EXPRESSION:
+                condition = _expression(child)
+            else:
+                base.extras.append(self.raw(child))
+        get = element.get
+        return _new_flow(
+            {
+                "id": get("id") or "",
+                "line": _line(element),
+                "documentation": base.documentation,
+                "attributes": base.attributes,
+                "extras": base.extras,
+                "foreign_extensions": self.raws(base.extensions),
+                "name": get("name"),
+                "source_ref": get("sourceRef"),
+                "target_ref": get("targetRef"),
+                "condition": condition,
+            }
+        )
 
-
-def _flow_node(element: _Element) -> FlowNode:
-    kind = _local(element)
-    base = _Base(element, _NODE_ATTRIBUTES)
-    event_definitions: list[EventDefinition] = []
-    loop: MultiInstance | None = None
-    content: list[_Element] = []
-    for child in base.rest:
-        if etree.QName(child).namespace != BPMN:
-            base.extras.append(raw_element(child))
-            continue
-        local = _local(child)
-        if local in ("incoming", "outgoing"):
-            continue  # derived from the flows when writing
-        if local.endswith("EventDefinition"):
-            event_definitions.append(_event_definition(child))
-        elif local == "multiInstanceLoopCharacteristics" and loop is None:
-            loop = _multi_instance(child)
-        elif kind in SUBPROCESS_KINDS and (
-            local in FLOW_NODE_KINDS or local == "sequenceFlow" or local in CONTAINER_CONTENT
-        ):
-            content.append(child)
-        else:
-            base.extras.append(raw_element(child))
-    extensions = _NodeExtensions(base.extensions)
-    fields = base.fields()
-    fields["id"] = fields["id"] or ""
-    return FlowNode(
-        **fields,
-        foreign_extensions=extensions.foreign,
-        kind=kind,
-        name=element.get("name"),
-        event_definitions=event_definitions,
-        attached_to_ref=element.get("attachedToRef"),
-        cancel_activity=_bool(element, "cancelActivity", True),
-        is_interrupting=_bool(element, "isInterrupting", True),
-        default_flow=element.get("default"),
-        loop=loop,
-        subprocess=_container(content) if kind in SUBPROCESS_KINDS else None,
-        triggered_by_event=_bool(element, "triggeredByEvent", False),
-        called_element=element.get("calledElement"),
-        niva=extensions.niva,
-    )
-
-
-def _container(children: list[_Element]) -> FlowContainer:
-    container = FlowContainer()
-    _fill_container(container, children)
-    return container
-
-
-def _fill_container(container: FlowContainer, children: list[_Element]) -> None:
-    for child in children:
-        if etree.QName(child).namespace == BPMN:
-            local = _local(child)
-            if local in FLOW_NODE_KINDS:
-                container.nodes.append(_flow_node(child))
+    def flow_node(self, element: _Element) -> FlowNode:
+        kind = _local(element)
+        is_subprocess = kind in SUBPROCESS_KINDS
+        base = _Base(self, element, _NODE_KNOWN)
+        event_definitions: list[EventDefinition] = []
+        loop: MultiInstance | None = None
+        content: list[_Element] = []
+        for child in base.rest:
+            tag = str(child.tag)
+            if not tag.startswith(_BPMN_NS):
+                base.extras.append(self.raw(child))
                 continue
-            if local == "sequenceFlow":
-                container.flows.append(_sequence_flow(child))
+            local = tag[len(_BPMN_NS) :]
+            if local in ("incoming", "outgoing"):
+                continue  # derived from the flows when writing
+            if local.endswith("EventDefinition"):
+                event_definitions.append(self.event_definition(child))
+            elif local == "multiInstanceLoopCharacteristics" and loop is None:
+                loop = self.multi_instance(child)
+            elif is_subprocess and (
+                local in FLOW_NODE_KINDS or local == "sequenceFlow" or local in CONTAINER_CONTENT
+            ):
+                content.append(child)
+            else:
+                base.extras.append(self.raw(child))
+        extensions = _NodeExtensions(self, base.extensions)
+        get = element.get
+        # Values are computed in this order, which decides the error reported first.
+        return _new_node(
+            {
+                "id": get("id") or "",
+                "line": _line(element),
+                "documentation": base.documentation,
+                "attributes": base.attributes,
+                "extras": base.extras,
+                "foreign_extensions": extensions.foreign,
+                "kind": kind,
+                "name": get("name"),
+                "event_definitions": event_definitions,
+                "attached_to_ref": get("attachedToRef"),
+                "cancel_activity": _bool(element, "cancelActivity", True),
+                "is_interrupting": _bool(element, "isInterrupting", True),
+                "default_flow": get("default"),
+                "loop": loop,
+                "subprocess": self.container(content) if is_subprocess else None,
+                "triggered_by_event": _bool(element, "triggeredByEvent", False),
+                "called_element": get("calledElement"),
+                "niva": extensions.niva,
+            }
+        )
+
+    def container(self, children: list[_Element]) -> FlowContainer:
+        container = FlowContainer()
+        self.fill_container(container, children)
+        return container
+
+    def fill_container(self, container: FlowContainer, children: list[_Element]) -> None:
+        for child in children:
+            tag = str(child.tag)
+            if tag.startswith(_BPMN_NS):
+                local = tag[len(_BPMN_NS) :]
+                if local in FLOW_NODE_KINDS:
+                    container.nodes.append(self.flow_node(child))
+                    continue
+                if local == "sequenceFlow":
+                    container.flows.append(self.sequence_flow(child))
+                    continue
+            container.extras.append(self.raw(child))
+
+    def process(self, element: _Element) -> Process:
+        base = _Base(self, element, _PROCESS_KNOWN)
+        values: dict[str, str | None] = {"versionTag": None, "timezone": None}
+        seen: set[str] = set()
+        foreign: list[RawElement] = []
+        for extension in base.extensions:
+            tag = str(extension.tag)
+            local = tag[len(_NIVA_NS) :] if tag.startswith(_NIVA_NS) else ""
+            if local in values and local not in seen:
+                seen.add(local)
+                values[local] = _niva_fields(extension).get("value")
+            else:
+                foreign.append(self.raw(extension))
+        fields = base.fields()
+        fields["id"] = fields["id"] or ""
+        process = Process(
+            **fields,
+            foreign_extensions=foreign,
+            name=element.get("name"),
+            is_executable=_optional_bool(element, "isExecutable", element.get("isExecutable")),
+            version_tag=values["versionTag"],
+            timezone=values["timezone"],
+        )
+        self.fill_container(process, base.rest)
+        return process
+
+    # --- root elements --------------------------------------------------------------------
+
+    def simple_root(self, element: _Element, known: tuple[str, ...]) -> dict[str, Any]:
+        base = _Base(self, element, frozenset(("id", *known)))
+        base.extras.extend(self.raws(base.rest))
+        return {
+            **base.fields(),
+            "foreign_extensions": self.raws(base.extensions),
+            **{_snake(name): element.get(name) for name in known},
+        }
+
+    def collaboration(self, element: _Element) -> Collaboration:
+        base = _Base(self, element, _NAMED_KNOWN)
+        participants: list[Participant] = []
+        message_flows: list[MessageFlow] = []
+        for child in base.rest:
+            tag = child.tag
+            if tag == _PARTICIPANT:
+                participants.append(Participant(**self.simple_root(child, ("name", "processRef"))))
+            elif tag == _MESSAGE_FLOW:
+                fields = self.simple_root(child, ("name", "sourceRef", "targetRef", "messageRef"))
+                message_flows.append(MessageFlow(**fields))
+            else:
+                base.extras.append(self.raw(child))
+        return Collaboration(
+            **base.fields(),
+            foreign_extensions=self.raws(base.extensions),
+            name=element.get("name"),
+            participants=participants,
+            message_flows=message_flows,
+        )
+
+    def definitions(self, root: _Element) -> Definitions:
+        base = _Base(self, root, _DEFINITIONS_KNOWN)
+        get = root.get
+        definitions = Definitions(
+            **base.fields(),
+            foreign_extensions=self.raws(base.extensions),
+            name=get("name"),
+            target_namespace=get("targetNamespace"),
+            exporter=get("exporter"),
+            exporter_version=get("exporterVersion"),
+            namespaces={prefix or "": uri for prefix, uri in root.nsmap.items()},
+        )
+        for child in base.rest:
+            tag = child.tag
+            if tag == _PROCESS:
+                definitions.processes.append(self.process(child))
+            elif tag == _MESSAGE:
+                definitions.messages.append(MessageDef(**self.simple_root(child, ("name",))))
+            elif tag == _ERROR:
+                fields = self.simple_root(child, ("name", "errorCode"))
+                definitions.errors.append(ErrorDef(**fields))
+            elif tag == _COLLABORATION:
+                definitions.collaborations.append(self.collaboration(child))
+            elif tag == _DIAGRAM:
+                definitions.diagrams.append(self.diagram(child))
+            else:
+                definitions.extras.append(self.raw(child))
+        return definitions
+
+    # --- diagram interchange --------------------------------------------------------------
+
+    def label(self, element: _Element) -> DiLabel:
+        bounds: Bounds | None = None
+        extras: list[RawElement] = []
+        for child in element:
+            tag = child.tag
+            if not isinstance(tag, str):
                 continue
-        container.extras.append(raw_element(child))
+            if bounds is None and tag == _BOUNDS:
+                bounds = _bounds(child)
+                if bounds is None:
+                    raise _Unreadable
+            else:
+                extras.append(self.raw(child))
+        return _new_label(
+            {
+                "bounds": bounds,
+                "attributes": _other_attributes(element, _NOTHING_KNOWN),
+                "extras": extras,
+            }
+        )
 
+    def shape(self, element: _Element) -> Shape:
+        bounds: Bounds | None = None
+        label: DiLabel | None = None
+        extras: list[RawElement] = []
+        for child in element:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            if bounds is None and tag == _BOUNDS:
+                bounds = _bounds(child)
+            elif label is None and tag == _LABEL:
+                label = self.label(child)
+            else:
+                extras.append(self.raw(child))
+        if bounds is None:
+            raise _Unreadable
+        attributes = _attributes(element)
+        get = attributes.get
+        return _new_shape(
+            {
+                "id": get("id"),
+                "bpmn_element": get("bpmnElement"),
+                "bounds": bounds,
+                "is_horizontal": _optional_bool(element, "isHorizontal", get("isHorizontal")),
+                "is_expanded": _optional_bool(element, "isExpanded", get("isExpanded")),
+                "is_marker_visible": _optional_bool(
+                    element, "isMarkerVisible", get("isMarkerVisible")
+                ),
+                "label": label,
+                "attributes": {k: v for k, v in attributes.items() if k not in _SHAPE_KNOWN},
+                "extras": extras,
+                "line": _line(element),
+            }
+        )
 
-def _process(element: _Element) -> Process:
-    base = _Base(element, ("name", "isExecutable"))
-    values: dict[str, str | None] = {"versionTag": None, "timezone": None}
-    seen: set[str] = set()
-    foreign: list[RawElement] = []
-    for extension in base.extensions:
-        local = _local(extension)
-        if etree.QName(extension).namespace == NIVA and local in values and local not in seen:
-            seen.add(local)
-            values[local] = _niva_fields(extension).get("value")
-        else:
-            foreign.append(raw_element(extension))
-    fields = base.fields()
-    fields["id"] = fields["id"] or ""
-    process = Process(
-        **fields,
-        foreign_extensions=foreign,
-        name=element.get("name"),
-        is_executable=_optional_bool(element, "isExecutable"),
-        version_tag=values["versionTag"],
-        timezone=values["timezone"],
-    )
-    _fill_container(process, base.rest)
-    return process
+    def edge(self, element: _Element) -> Edge:
+        waypoints: list[tuple[float, float]] = []
+        label: DiLabel | None = None
+        extras: list[RawElement] = []
+        for child in element:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            if tag == _WAYPOINT:
+                x, y = _number(child.get("x")), _number(child.get("y"))
+                if x is None or y is None:
+                    raise _Unreadable
+                waypoints.append((x, y))
+            elif label is None and tag == _LABEL:
+                label = self.label(child)
+            else:
+                extras.append(self.raw(child))
+        attributes = _attributes(element)
+        get = attributes.get
+        return _new_edge(
+            {
+                "id": get("id"),
+                "bpmn_element": get("bpmnElement"),
+                "waypoints": waypoints,
+                "label": label,
+                "source_element": get("sourceElement"),
+                "target_element": get("targetElement"),
+                "attributes": {k: v for k, v in attributes.items() if k not in _EDGE_KNOWN},
+                "extras": extras,
+                "line": _line(element),
+            }
+        )
 
-
-# --- root elements ------------------------------------------------------------------------
-
-
-def _simple_root(element: _Element, known: tuple[str, ...]) -> dict[str, Any]:
-    base = _Base(element, known)
-    base.extras.extend(raw_element(child) for child in base.rest)
-    return {
-        **base.fields(),
-        "foreign_extensions": [raw_element(e) for e in base.extensions],
-        **{_snake(name): element.get(name) for name in known},
-    }
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _collaboration(element: _Element) -> Collaboration:
-    base = _Base(element, ("name",))
-    participants: list[Participant] = []
-    message_flows: list[MessageFlow] = []
-    for child in base.rest:
-        if _is(child, BPMN, "participant"):
-            participants.append(Participant(**_simple_root(child, ("name", "processRef"))))
-        elif _is(child, BPMN, "messageFlow"):
-            fields = _simple_root(child, ("name", "sourceRef", "targetRef", "messageRef"))
-            message_flows.append(MessageFlow(**fields))
-        else:
-            base.extras.append(raw_element(child))
-    return Collaboration(
-        **base.fields(),
-        foreign_extensions=[raw_element(e) for e in base.extensions],
-        name=element.get("name"),
-        participants=participants,
-        message_flows=message_flows,
-    )
-
-
-def _read_definitions(root: _Element) -> Definitions:
-    known = ("name", "targetNamespace", "exporter", "exporterVersion")
-    base = _Base(root, known)
-    definitions = Definitions(
-        **base.fields(),
-        foreign_extensions=[raw_element(e) for e in base.extensions],
-        name=root.get("name"),
-        target_namespace=root.get("targetNamespace"),
-        exporter=root.get("exporter"),
-        exporter_version=root.get("exporterVersion"),
-        namespaces={prefix or "": uri for prefix, uri in root.nsmap.items()},
-    )
-    for child in base.rest:
-        if _is(child, BPMN, "process"):
-            definitions.processes.append(_process(child))
-        elif _is(child, BPMN, "message"):
-            definitions.messages.append(MessageDef(**_simple_root(child, ("name",))))
-        elif _is(child, BPMN, "error"):
-            definitions.errors.append(ErrorDef(**_simple_root(child, ("name", "errorCode"))))
-        elif _is(child, BPMN, "collaboration"):
-            definitions.collaborations.append(_collaboration(child))
-        elif _is(child, BPMNDI, "BPMNDiagram"):
-            definitions.diagrams.append(_diagram(child))
-        else:
-            definitions.extras.append(raw_element(child))
-    return definitions
-
-
-# --- diagram interchange ------------------------------------------------------------------
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    # NaN and infinities would draw nothing and break equality; keep such shapes raw.
-    return number if number - number == 0 else None
-
-
-def _bounds(element: _Element) -> Bounds | None:
-    values = [_number(element.get(name)) for name in ("x", "y", "width", "height")]
-    if any(v is None for v in values):
-        return None
-    x, y, width, height = (float(v or 0) for v in values)
-    return Bounds(x=x, y=y, width=width, height=height)
-
-
-class _Unreadable(Exception):
-    """A shape or edge whose geometry cannot be read: it is kept raw."""
-
-
-def _label(element: _Element) -> DiLabel:
-    bounds: Bounds | None = None
-    extras: list[RawElement] = []
-    for child in _children(element):
-        if bounds is None and _is(child, DC, "Bounds"):
-            bounds = _bounds(child)
-            if bounds is None:
-                raise _Unreadable
-        else:
-            extras.append(raw_element(child))
-    return DiLabel(bounds=bounds, attributes=_other_attributes(element, ()), extras=extras)
-
-
-def _shape(element: _Element) -> Shape:
-    bounds: Bounds | None = None
-    label: DiLabel | None = None
-    extras: list[RawElement] = []
-    for child in _children(element):
-        if bounds is None and _is(child, DC, "Bounds"):
-            bounds = _bounds(child)
-        elif label is None and _is(child, BPMNDI, "BPMNLabel"):
-            label = _label(child)
-        else:
-            extras.append(raw_element(child))
-    if bounds is None:
-        raise _Unreadable
-    known = ("id", "bpmnElement", "isHorizontal", "isExpanded", "isMarkerVisible")
-    return Shape(
-        id=element.get("id"),
-        bpmn_element=element.get("bpmnElement"),
-        bounds=bounds,
-        is_horizontal=_optional_bool(element, "isHorizontal"),
-        is_expanded=_optional_bool(element, "isExpanded"),
-        is_marker_visible=_optional_bool(element, "isMarkerVisible"),
-        label=label,
-        attributes=_other_attributes(element, known),
-        extras=extras,
-        line=_line(element),
-    )
-
-
-def _edge(element: _Element) -> Edge:
-    waypoints: list[tuple[float, float]] = []
-    label: DiLabel | None = None
-    extras: list[RawElement] = []
-    for child in _children(element):
-        if _is(child, DI, "waypoint"):
-            x, y = _number(child.get("x")), _number(child.get("y"))
-            if x is None or y is None:
-                raise _Unreadable
-            waypoints.append((x, y))
-        elif label is None and _is(child, BPMNDI, "BPMNLabel"):
-            label = _label(child)
-        else:
-            extras.append(raw_element(child))
-    known = ("id", "bpmnElement", "sourceElement", "targetElement")
-    return Edge(
-        id=element.get("id"),
-        bpmn_element=element.get("bpmnElement"),
-        waypoints=waypoints,
-        label=label,
-        source_element=element.get("sourceElement"),
-        target_element=element.get("targetElement"),
-        attributes=_other_attributes(element, known),
-        extras=extras,
-        line=_line(element),
-    )
-
-
-def _diagram(element: _Element) -> Diagram:
-    diagram = Diagram(
-        id=element.get("id"),
-        name=element.get("name"),
-        attributes=_other_attributes(element, ("id", "name")),
-        line=_line(element),
-    )
-    plane: _Element | None = None
-    for child in _children(element):
-        if plane is None and _is(child, BPMNDI, "BPMNPlane"):
-            plane = child
-        else:
-            diagram.extras.append(raw_element(child))
-    if plane is None:
+    def diagram(self, element: _Element) -> Diagram:
+        diagram = Diagram(
+            id=element.get("id"),
+            name=element.get("name"),
+            attributes=_other_attributes(element, _NAMED_KNOWN),
+            line=_line(element),
+        )
+        plane: _Element | None = None
+        for child in _children(element):
+            if plane is None and child.tag == _PLANE:
+                plane = child
+            else:
+                diagram.extras.append(self.raw(child))
+        if plane is None:
+            return diagram
+        diagram.plane_id = plane.get("id")
+        diagram.plane_element = plane.get("bpmnElement")
+        diagram.plane_attributes = _other_attributes(plane, _PLANE_KNOWN)
+        for child in plane:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            try:
+                if tag == _SHAPE:
+                    diagram.shapes.append(self.shape(child))
+                    continue
+                if tag == _EDGE:
+                    diagram.edges.append(self.edge(child))
+                    continue
+            except _Unreadable:
+                pass
+            diagram.plane_extras.append(self.raw(child))
         return diagram
-    diagram.plane_id = plane.get("id")
-    diagram.plane_element = plane.get("bpmnElement")
-    diagram.plane_attributes = _other_attributes(plane, ("id", "bpmnElement"))
-    for child in _children(plane):
-        try:
-            if _is(child, BPMNDI, "BPMNShape"):
-                diagram.shapes.append(_shape(child))
-                continue
-            if _is(child, BPMNDI, "BPMNEdge"):
-                diagram.edges.append(_edge(child))
-                continue
-        except _Unreadable:
-            pass
-        diagram.plane_extras.append(raw_element(child))
-    return diagram

@@ -19,6 +19,7 @@ Every failure is a `BpmnReadError` with the line where the parser knows it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from lxml import etree
@@ -190,16 +191,46 @@ def _syntax_error(exc: etree.XMLSyntaxError) -> BpmnReadError:
 
 
 def _check_depth(root: etree._Element, max_depth: int) -> None:
+    if 1 <= max_depth <= _XPATH_MAX_DEPTH:
+        # One XPath evaluation walks the tree in C, where the Python walk below takes
+        # longer than the parse itself. Both report the last node, in document order, of
+        # the first level over the limit.
+        found = _nodes_below(max_depth)(root)
+        if isinstance(found, list) and found:
+            node = found[-1]
+            line = _line(node) if isinstance(node, etree._Element) else None
+            raise _depth_error(max_depth + 1, max_depth, line)
+        return
     stack: list[tuple[etree._Element, int]] = [(root, 1)]
     while stack:
         element, depth = stack.pop()
         if depth > max_depth:
-            raise BpmnReadError(
-                f"elements nest {depth} deep, more than the limit of {max_depth}; "
-                "flatten the model (subprocesses nested this deep are not supported)",
-                line=_line(element),
-            )
+            raise _depth_error(depth, max_depth, _line(element))
         stack.extend((child, depth + 1) for child in element)
+
+
+def _depth_error(depth: int, max_depth: int, line: int | None) -> BpmnReadError:
+    return BpmnReadError(
+        f"elements nest {depth} deep, more than the limit of {max_depth}; "
+        "flatten the model (subprocesses nested this deep are not supported)",
+        line=line,
+    )
+
+
+_XPATH_MAX_DEPTH = 250
+"""The highest limit checked with XPath. The expression has a step per level and libxml2
+bounds how deeply it evaluates nested steps; a higher limit is checked by the Python walk
+(libxml2 refuses elements nested deeper than 256 while parsing anyway)."""
+
+
+@functools.lru_cache(maxsize=8)
+def _nodes_below(max_depth: int) -> etree.XPath:
+    """The nodes one level deeper than ``max_depth``, in document order (the root is 1).
+
+    The last step selects what the Python walk counts as children: elements, comments
+    and processing instructions, not text.
+    """
+    return etree.XPath("/*" + "/*" * (max_depth - 1) + "/node()[not(self::text())]")
 
 
 def _line(element: etree._Element) -> int | None:
