@@ -141,14 +141,23 @@ def _canonical_xml(xml: str) -> str:
 class RawElement(SchemaModel):
     """An element niva does not model, kept verbatim so it is written back unchanged.
 
+    A model read for execution (``read_bpmn(..., for_execution=True)``) keeps where such an
+    element is and what it is (tag, id, line) but not its XML: ``xml`` is None, and the
+    writer refuses the model rather than drop the element.
+
     Equality ignores namespace prefixes and whitespace between elements: the same element
-    written with another prefix (``semantic:laneSet`` / ``bpmn:laneSet``) is equal.
+    written with another prefix (``semantic:laneSet`` / ``bpmn:laneSet``) is equal. An
+    element whose XML was not kept equals only another one not kept with the same tag, id
+    and line, never a kept one: its content is unknown.
     """
 
     tag: str = Field(description="Tag in Clark notation, '{namespace}localName'.")
     id: str | None = Field(default=None, description="The element's id attribute, if any.")
     line: int | None = Field(default=None, description="Source line, None if built in code.")
-    xml: str = Field(description="The element serialized as XML, with its namespaces.")
+    xml: str | None = Field(
+        description="The element serialized as XML, with its namespaces; None when the "
+        "model was read for execution, which does not keep it."
+    )
 
     @property
     def local_name(self) -> str:
@@ -163,12 +172,11 @@ class RawElement(SchemaModel):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RawElement):
             return NotImplemented
-        return (
-            self.tag == other.tag
-            and self.id == other.id
-            and self.line == other.line
-            and _canonical_xml(self.xml) == _canonical_xml(other.xml)
-        )
+        if self.tag != other.tag or self.id != other.id or self.line != other.line:
+            return False
+        if self.xml is None or other.xml is None:
+            return self.xml is other.xml
+        return _canonical_xml(self.xml) == _canonical_xml(other.xml)
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -36,7 +36,8 @@ class ExecutableModel:
 
     def __init__(self, source: ModelSource) -> None:
         self.source = source
-        self.definitions: Definitions = read_bpmn(source.bpmn.encode("utf-8"))
+        # Running needs neither the diagram nor the XML of unmodelled elements.
+        self.definitions: Definitions = read_bpmn(source.bpmn.encode("utf-8"), for_execution=True)
         process = self.definitions.process(source.process_id)
         if process is None:
             raise ValueError(f"the model has no process {source.process_id!r}")

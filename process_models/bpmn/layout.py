@@ -24,6 +24,7 @@ from process_models.bpmn.layout_graph import (
     Rect,
     layout_graph,
 )
+from process_models.bpmn.namespaces import BPMNDI, clark
 from process_models.schema import (
     Bounds,
     Collaboration,
@@ -51,6 +52,8 @@ POOL_BAND = 30.0
 POOL_PADDING = 40.0
 POOL_GAP = 60.0
 EMPTY_POOL_SIZE = (600.0, 100.0)
+
+_DIAGRAM = clark(BPMNDI, "BPMNDiagram")
 
 
 def container_graph(container: FlowContainer) -> LayoutGraph:
@@ -135,7 +138,19 @@ def layout_definitions(defs: Definitions) -> Definitions:
 
     Returns:
         The model with diagrams added where they were missing.
+
+    Raises:
+        ValueError: The model was read for execution (``read_bpmn(..., for_execution=True)``),
+            which does not read diagrams: which process has one is unknown.
     """
+    unread = next((r for r in defs.extras if r.tag == _DIAGRAM and r.xml is None), None)
+    if unread is not None:
+        # Laying out as if the file had no diagram would draw over the modeller's own.
+        raise ValueError(
+            f"BPMNDiagram '{unread.id}' (line {unread.line}) was not read: the model was "
+            "read for execution, so which process has a diagram is unknown; read the file "
+            "with read_bpmn(source) (for_execution=False, the default) to lay it out"
+        )
     result = defs.model_copy(deep=True)
     taken = _ids_in(result)
     collaboration = result.collaboration

@@ -16,11 +16,20 @@ Every upload and deployment reads a model, so the walk is kept cheap: tags are c
 Clark-notation strings (``{namespace}local``, what lxml gives) rather than parsed into
 `etree.QName` objects, and a raw element skips the namespace clean-up when the document
 declares its namespaces on the root only, as modelling tools write them (see `_Reader`).
+
+The engine reads a model only to run it (once per deployed version in each worker), so
+``for_execution=True`` leaves out what only a round trip needs: the diagrams (each
+``BPMNDiagram`` becomes one `RawElement` in ``Definitions.extras``) and the XML of the
+elements niva does not model (their `RawElement` keeps tag, id and line; ``xml`` is None).
+Serializing those and reading the diagram is most of what a full read of a modelling
+tool's file costs. Everything else, errors for bad input included, is what the full read
+gives; the writer refuses such a model, since writing it would lose what was not kept.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import copy
 import re
 from collections.abc import Callable, Iterator
@@ -167,6 +176,13 @@ _SHAPE_KNOWN = frozenset({"id", "bpmnElement", "isHorizontal", "isExpanded", "is
 _EDGE_KNOWN = frozenset({"id", "bpmnElement", "sourceElement", "targetElement"})
 _PLANE_KNOWN = frozenset({"id", "bpmnElement"})
 _NOTHING_KNOWN: frozenset[str] = frozenset()
+_SHAPE_FLAGS = ("isHorizontal", "isExpanded", "isMarkerVisible")
+_BOOLEANS = frozenset({"true", "1", "false", "0"})
+# The shapes `_Reader.diagram` reads (those of a diagram's first plane) that carry a flag.
+_FLAGGED_SHAPES = etree.XPath(
+    "di:BPMNPlane[1]/di:BPMNShape[@isHorizontal or @isExpanded or @isMarkerVisible]",
+    namespaces={"di": BPMNDI},
+)
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -195,6 +211,7 @@ def read_bpmn(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    for_execution: bool = False,
 ) -> Definitions:
     """Read a BPMN 2.0 document.
 
@@ -203,6 +220,10 @@ def read_bpmn(
             ``str`` starting with ``<``), or a `Path` to a file.
         max_bytes: Refuse larger input before parsing it.
         max_depth: Refuse deeper element nesting.
+        for_execution: Read only what running the processes needs: no diagram (each
+            ``BPMNDiagram`` is a `RawElement` in ``extras``) and no XML of the elements niva
+            does not model (their ``xml`` is None). The result cannot be written back;
+            `write_bpmn` refuses it. Errors are those of the full read.
 
     Returns:
         The model, every element carrying its source line.
@@ -220,7 +241,7 @@ def read_bpmn(
         max_depth=max_depth,
         expected_root=bpmn("definitions"),
     )
-    return _Reader(root, data, text=text).definitions(root)
+    return _Reader(root, data, text=text, for_execution=for_execution).definitions(root)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -528,11 +549,24 @@ class _Reader:
     to keep) has nothing to do and is skipped.
     """
 
-    def __init__(self, root: _Element, data: bytes, *, text: bool) -> None:
-        self._cleanup = not _declares_only_on_root(root, data, text=text)
+    def __init__(
+        self, root: _Element, data: bytes, *, text: bool, for_execution: bool = False
+    ) -> None:
+        self.for_execution = for_execution
+        # Only serializing needs to know where namespaces are declared.
+        self._cleanup = not for_execution and not _declares_only_on_root(root, data, text=text)
 
     def raw(self, element: _Element) -> RawElement:
-        """The element as a `RawElement`, the same as `raw_element` makes it."""
+        """The element as a `RawElement`: as `raw_element` makes it, or unkept for execution."""
+        if self.for_execution:
+            return _new_raw(
+                {
+                    "tag": str(element.tag),
+                    "id": element.get("id"),
+                    "line": _line(element),
+                    "xml": None,
+                }
+            )
         return _copied(element, cleanup=self._cleanup)
 
     def raws(self, elements: list[_Element]) -> list[RawElement]:
@@ -763,7 +797,11 @@ class _Reader:
             elif tag == _COLLABORATION:
                 definitions.collaborations.append(self.collaboration(child))
             elif tag == _DIAGRAM:
-                definitions.diagrams.append(self.diagram(child))
+                if self.for_execution:
+                    self.check_diagram(child)
+                    definitions.extras.append(self.raw(child))
+                else:
+                    definitions.diagrams.append(self.diagram(child))
             else:
                 definitions.extras.append(self.raw(child))
         return definitions
@@ -858,6 +896,21 @@ class _Reader:
                 "line": _line(element),
             }
         )
+
+    def check_diagram(self, element: _Element) -> None:
+        """Raise the error `diagram` would raise on ``element``, without reading it.
+
+        Only a shape's boolean flags can make a diagram unreadable, so only a shape of the
+        plane with a flag that is not a boolean is read, as `diagram` reads it (a shape
+        without bounds is kept raw and raises nothing).
+        """
+        for shape in cast("list[_Element]", _FLAGGED_SHAPES(element)):
+            if any(
+                value is not None and value.strip() not in _BOOLEANS
+                for value in map(shape.get, _SHAPE_FLAGS)
+            ):
+                with contextlib.suppress(_Unreadable):
+                    self.shape(shape)
 
     def diagram(self, element: _Element) -> Diagram:
         diagram = Diagram(

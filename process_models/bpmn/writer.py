@@ -208,7 +208,20 @@ def _set_attributes(element: _Element, attributes: Mapping[str, str]) -> None:
 
 def _append_raw(parent: _Element, raws: Iterable[RawElement]) -> None:
     for raw in raws:
+        if raw.xml is None:
+            raise ValueError(_not_kept(raw))
         parent.append(parse_fragment(raw.xml))
+
+
+def _not_kept(raw: RawElement) -> str:
+    element = f"{raw.local_name} '{raw.id}'" if raw.id else raw.local_name
+    where = f" (line {raw.line})" if raw.line is not None else ""
+    return (
+        "the model was read for execution (read_bpmn(..., for_execution=True)), which keeps "
+        f"neither diagrams nor the XML of {element}{where}: writing it would lose them; "
+        "read the file with read_bpmn(source) (for_execution=False, the default) to write "
+        "it back"
+    )
 
 
 def _sub(parent: _Element, tag: str, **attributes: str | None) -> _Element:
@@ -541,7 +554,9 @@ def write_bpmn(defs: Definitions) -> bytes:
 
     Raises:
         ValueError: A text holds characters XML cannot carry (NUL and most control
-            characters).
+            characters), or the model was read for execution
+            (``read_bpmn(..., for_execution=True)``) and lacks the XML of an element or
+            a diagram it would have to write.
     """
     # lxml accepts None for the default namespace; its stubs do not say so.
     root = etree.Element(bpmn("definitions"), nsmap=_namespace_map(defs.namespaces))  # type: ignore[arg-type]
