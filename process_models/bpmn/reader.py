@@ -633,11 +633,8 @@ class _Reader:
         get = element.get
         return _new_flow(
             {
+                **base.fields(),
                 "id": get("id") or "",
-                "line": _line(element),
-                "documentation": base.documentation,
-                "attributes": base.attributes,
-                "extras": base.extras,
                 "foreign_extensions": self.raws(base.extensions),
                 "name": get("name"),
                 "source_ref": get("sourceRef"),
@@ -676,11 +673,8 @@ class _Reader:
         # Values are computed in this order, which decides the error reported first.
         return _new_node(
             {
+                **base.fields(),
                 "id": get("id") or "",
-                "line": _line(element),
-                "documentation": base.documentation,
-                "attributes": base.attributes,
-                "extras": base.extras,
                 "foreign_extensions": extensions.foreign,
                 "kind": kind,
                 "name": get("name"),
