@@ -31,6 +31,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import copy
+import functools
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -340,7 +341,9 @@ def _niva_fields(element: _Element) -> dict[str, Any]:
     return fields
 
 
+@functools.cache
 def _snake(name: str) -> str:
+    # Cached: the names are the few attribute names of the BPMN schema's root elements.
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
