@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test soak lint format clean bench
+.PHONY: install run test soak figures lint format clean bench
 
 # The venv is (re)installed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -14,22 +14,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	touch $(STAMP)
 
-# bpmn-js for the browser tests; skipped (and those tests with it) where npm is missing.
+# bpmn-js for the diagram pages and their browser tests; skipped where npm is missing (the
+# pages then list the state without the diagram, the browser tests skip).
 node_modules/.package-lock.json: package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
-	else echo "npm not found: the bpmn-js browser tests will be skipped"; fi
+	else echo "npm not found: no diagrams on the diagram pages, the bpmn-js browser tests will be skipped"; fi
 
 install: $(STAMP)
 
-run: install
+run: install node_modules/.package-lock.json
 	$(BIN)/niva dev
 
 test: install node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
-# The long form of the reliability suite: 50+ worker kills, up to an hour.
+# The long form of the reliability suite (50+ worker kills, up to an hour) and of the generated
+# executions (2,000 cases). Test runs write their figures to build/reliability/ (untracked);
+# soak publishes them to docs/RELIABILITY.md.
 soak: install
-	$(BIN)/python -m pytest tests/reliability -m soak
+	$(BIN)/python -m pytest tests/reliability tests/workflows/test_generated_executions.py -m soak
+	$(BIN)/python -m tests.reliability.figures
+
+# Publish the figures of the last test run into docs/RELIABILITY.md.
+figures: install
+	$(BIN)/python -m tests.reliability.figures
 
 # Performance measurements (not run in CI): tables on stdout, JSON in benchmarks/results/.
 bench: install

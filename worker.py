@@ -10,7 +10,6 @@ Traces follow the ``OTEL_*`` variables and metrics ``NIVA_WORKER_METRICS_PORT``
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import signal
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -18,8 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from temporalio import activity
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.worker import Worker
 
@@ -28,16 +27,24 @@ from activities.document_store import document_store_from_settings
 from activities.messages import CaseMessenger
 from activities.models import ModelResolver
 from process_models.deployments import ModelStore
+from process_models.registry import Registry
 from process_models.store import FileBlobStore
 from starter.archive import HistoryArchive, run_archiver
-from starter.codec import codec_from_settings
+from starter.payload_store import default_document_store, niva_data_converter
 from starter.settings import DataSettings, ServiceSettings, WorkerSettings
 from starter.telemetry import StructlogActivityInterceptor, configure_tracing, metrics_runtime
 from workflows import WORKFLOWS
 from workflows.probe import Probe, ProbeInput
 from workflows.sandbox import shared_runner
 
-__all__ = ["build_worker", "connect", "probe", "run_worker"]
+__all__ = [
+    "MissingTaskTypesError",
+    "build_worker",
+    "check_task_types",
+    "connect",
+    "probe",
+    "run_worker",
+]
 
 log = structlog.get_logger("niva.worker")
 
@@ -48,8 +55,10 @@ async def connect(
     """Connect to Temporal as configured by ``TEMPORAL_*`` and envconfig profiles.
 
     The client carries the tracing interceptor when the ``OTEL_*`` variables turn tracing
-    on; a worker built on it traces workflows and activities too. With ``NIVA_CODEC_KEYS``
-    set, every payload is encrypted before it leaves the process (`starter.codec`).
+    on; a worker built on it traces workflows and activities too. Model sources and large
+    payloads go to the document store (``NIVA_SERVICE_*`` / ``NIVA_DATA_DIR``), the history
+    keeping a short reference (`starter.payload_store`); with ``NIVA_CODEC_KEYS`` set,
+    every payload is encrypted before it leaves the process (`starter.codec`).
 
     Args:
         env: the environment to read instead of the process's own (tests pass theirs).
@@ -59,15 +68,9 @@ async def connect(
     profile = ClientConfigProfile.load(override_env_vars=env)
     config = profile.to_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
-    codec = codec_from_settings()
-    converter = (
-        pydantic_data_converter
-        if codec is None
-        else dataclasses.replace(pydantic_data_converter, payload_codec=codec)
-    )
     return await Client.connect(
         **config,
-        data_converter=converter,
+        data_converter=niva_data_converter(default_document_store(env)),
         interceptors=configure_tracing().interceptors,
         runtime=metrics_runtime(metrics_bind_address),
     )
@@ -90,26 +93,59 @@ def build_worker(
         activities: the service-task activities; by default ``notify`` and
             ``render_document`` configured from ``NIVA_SERVICE_*`` and the data directory.
             ``send_message`` and the model resolver are always registered.
+
+    Raises:
+        MissingTaskTypesError: with the default activities, a task type registered in the
+            store's registry has no activity (given activities are the caller's choice).
     """
     data = DataSettings()
     store = store or ModelStore(FileBlobStore(data.models_dir))
+    wired: list[Callable[..., Any]] = [
+        ModelResolver(store).resolve_model,
+        CaseMessenger(client).send_message,
+    ]
     if activities is None:
         activities = build_activities(ServiceSettings().for_data_dir(data))
+        # The shipped wiring must run every task type a model may name; a worker that
+        # cannot is refused here rather than leaving cases' activities unscheduled.
+        check_task_types(store.registry, [*wired, *activities])
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         workflow_runner=shared_runner(),
-        activities=[
-            ModelResolver(store).resolve_model,
-            CaseMessenger(client).send_message,
-            *activities,
-        ],
+        activities=[*wired, *activities],
         max_concurrent_activities=settings.max_concurrent_activities,
         # The tracing interceptor, if any, comes with the client.
         interceptors=[StructlogActivityInterceptor()],
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
     )
+
+
+class MissingTaskTypesError(RuntimeError):
+    """Task types a model may name (registered) that no activity of the worker implements."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        super().__init__(
+            "no activity implements the registered task type(s) "
+            + ", ".join(repr(name) for name in missing)
+            + ": register an activity of that name with the worker"
+        )
+        self.missing = list(missing)
+
+
+def check_task_types(registry: Registry, activities: Sequence[Callable[..., Any]]) -> None:
+    """Raise `MissingTaskTypesError` unless every task type of ``registry`` has an activity
+    of that name among ``activities`` (the promise of `process_models.registry`)."""
+    implemented = set()
+    for fn in activities:
+        # temporalio keeps an activity's name on its definition; there is no public getter.
+        definition = activity._Definition.from_callable(fn)
+        if definition is not None and definition.name:
+            implemented.add(definition.name)
+    missing = sorted(set(registry.task_types) - implemented)
+    if missing:
+        raise MissingTaskTypesError(missing)
 
 
 async def probe(

@@ -7,7 +7,9 @@ result model:
 - ``notify`` (`activities.notifications.NotifyActivity`): ``NotifyInput`` →
   ``NotifyResult``;
 - ``render_document`` (`activities.documents.RenderDocumentActivity`):
-  ``RenderDocumentInput`` → ``RenderDocumentResult``.
+  ``RenderDocumentInput`` → ``RenderDocumentResult``;
+- ``record_follow_up`` (`activities.statistics.RecordFollowUpActivity`):
+  ``RecordFollowUpInput`` → ``RecordFollowUpResult``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from activities.service_call import ServiceCall, bpmn_error, idempotency_key
+from activities.service_call import bpmn_error
 from activities.settings import ActivitySettings
+from service_contract import (
+    NOTIFY,
+    RECORD_FOLLOW_UP,
+    RENDER_DOCUMENT,
+    ServiceCall,
+    idempotency_key,
+)
 
 __all__ = [
     "TASK_TYPES",
@@ -27,7 +36,7 @@ __all__ = [
     "idempotency_key",
 ]
 
-TASK_TYPES = ("notify", "render_document")
+TASK_TYPES = (NOTIFY, RENDER_DOCUMENT, RECORD_FOLLOW_UP)
 """The task types the activities of `build_activities` register, in that order."""
 
 
@@ -35,16 +44,18 @@ def build_activities(settings: ActivitySettings) -> list[Callable[..., Any]]:
     """The activity callables for a worker, each bound to its configured backends.
 
     Args:
-        settings: where messages go and documents are kept.
+        settings: where messages go, documents are kept and statistics recorded.
 
     Raises:
         ValueError: the organisations file is missing or wrong.
     """
-    # Imported here, not at the top: workflow code imports activities.service_call, which
-    # runs this package's __init__, and must not pull in the PDF, SMTP and HTTP libraries.
+    # Imported here, not at the top: importing the package (for `TASK_TYPES`, or
+    # `bpmn_error` in a job worker) must not pull in the PDF, SMTP, HTTP and SQL libraries.
     from activities.documents import RenderDocumentActivity
     from activities.notifications import NotifyActivity
+    from activities.statistics import RecordFollowUpActivity
 
     notifications = NotifyActivity.from_settings(settings)
     documents = RenderDocumentActivity.from_settings(settings)
-    return [notifications.notify, documents.render_document]
+    statistics = RecordFollowUpActivity.from_settings(settings)
+    return [notifications.notify, documents.render_document, statistics.record_follow_up]

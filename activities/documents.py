@@ -24,9 +24,9 @@ from temporalio import activity
 from activities.document_store import DocumentStore, document_store_from_settings
 from activities.inputs import parse_inputs
 from activities.pdf import PdfMetadata, html_to_pdf
-from activities.service_call import ServiceCall
 from activities.settings import ActivitySettings
 from activities.templating import TemplateRenderer
+from service_contract import RENDER_DOCUMENT, ServiceCall
 
 __all__ = [
     "DOCUMENT_TEMPLATES",
@@ -128,7 +128,7 @@ class RenderDocumentActivity:
         """The activity on the store the settings choose (S3 or filesystem)."""
         return cls(store=document_store_from_settings(settings))
 
-    @activity.defn(name="render_document")
+    @activity.defn(name=RENDER_DOCUMENT)
     async def render_document(self, call: ServiceCall) -> RenderDocumentResult:
         """Render, store and file the document of ``call``.
 

@@ -7,7 +7,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from activities.errors import INVALID_INPUT, model_error
-from activities.service_call import ServiceCall
+from service_contract import ServiceCall
 
 __all__ = ["parse_inputs"]
 

@@ -18,7 +18,8 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.service_call import ServiceCall, bpmn_error, idempotency_key
+from activities.service_call import bpmn_error
+from service_contract import SEND_MESSAGE, ServiceCall, idempotency_key
 from workflows.contract import Actor, CorrelateMessageInput, CorrelateMessageResult
 
 __all__ = ["CaseMessenger", "SendMessageInput"]
@@ -38,7 +39,7 @@ class CaseMessenger:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    @activity.defn(name="send_message")
+    @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, call: ServiceCall) -> CorrelateMessageResult:
         """Deliver the message; business failures are BPMN errors."""
         try:

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from process_models.deployments import ModelRef, ModelSource, ModelStore
 from process_models.errors import UnknownModelError
+from service_contract import RESOLVE_MODEL_ACTIVITY
 
 __all__ = ["ModelResolver"]
 
@@ -23,7 +24,7 @@ class ModelResolver:
     def __init__(self, store: ModelStore) -> None:
         self.store = store
 
-    @activity.defn(name="niva.resolve_model")
+    @activity.defn(name=RESOLVE_MODEL_ACTIVITY)
     async def resolve_model(self, request: ModelRef) -> ModelSource:
         """The deployed version, with its BPMN and reference snapshot."""
         try:

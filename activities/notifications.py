@@ -40,9 +40,9 @@ from activities.channels import (
 from activities.inputs import parse_inputs
 from activities.organisations import OrganisationDirectory, Recipient, load_organisations
 from activities.sent_log import SentLog
-from activities.service_call import ServiceCall
 from activities.settings import ActivitySettings
 from activities.templating import TemplateRenderer
+from service_contract import NOTIFY, ServiceCall
 
 __all__ = ["RESERVED_VARIABLES", "NotifyActivity", "NotifyInput", "NotifyResult"]
 
@@ -180,7 +180,7 @@ class NotifyActivity:
             mail_from=settings.mail_from,
         )
 
-    @activity.defn(name="notify")
+    @activity.defn(name=NOTIFY)
     async def notify(self, call: ServiceCall) -> NotifyResult:
         """Render the notification of ``call`` and deliver each message not yet delivered.
 

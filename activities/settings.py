@@ -28,11 +28,12 @@ _Seconds = Annotated[float, Field(gt=0)]
 
 
 class ActivitySettings(BaseModel):
-    """Where the activities deliver messages and keep documents.
+    """Where the activities deliver messages, keep documents and record statistics.
 
     Email goes to the SMTP server when ``smtp_host`` is set, else into ``outbox_dir`` as one
     ``.eml`` file per message. Webhooks are sent when ``webhook_url`` is set. Documents go to
-    the S3 bucket when ``s3_bucket`` is set, else under ``documents_dir``.
+    the S3 bucket when ``s3_bucket`` is set, else under ``documents_dir``. Follow-up
+    statistics go to the database at ``statistics_url`` when set, else ``statistics_file``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -108,6 +109,16 @@ class ActivitySettings(BaseModel):
     s3_region: str | None = Field(
         default=None, description="The bucket's region; unset: boto3's default."
     )
+    statistics_file: Path = Field(
+        default=Path(".niva/statistics.sqlite3"),
+        description="The SQLite statistics store of the yearly follow-ups "
+        "(record_follow_up), used when statistics_url is not set.",
+    )
+    statistics_url: SecretStr | None = Field(
+        default=None,
+        description="A SQLAlchemy URL of the statistics store instead of the SQLite file, "
+        "e.g. postgresql+psycopg://user:password@host/niva; unset: the SQLite file.",
+    )
 
     @model_validator(mode="after")
     def _pairs_complete(self) -> Self:
@@ -133,6 +144,7 @@ class ActivitySettings(BaseModel):
             "outbox_dir": data_dir / "outbox",
             "sent_log_dir": data_dir / "sent-log",
             "documents_dir": data_dir / "documents",
+            "statistics_file": data_dir / "statistics.sqlite3",
         }
         values.update(overrides)
         return cls.model_validate(values)

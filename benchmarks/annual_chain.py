@@ -13,8 +13,8 @@ from temporalio import activity
 from temporalio.client import WorkflowHistory
 
 import worker
-from activities.service_call import ServiceCall
 from benchmarks.common import Bench, bpmn, fetch_chain, task_queue
+from service_contract import ServiceCall
 from starter.cases import start_case
 from starter.settings import WorkerSettings
 

@@ -23,10 +23,10 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.service_call import ServiceCall
 from process_models.deployments import ModelFile, ModelStore
 from process_models.registry import Registry, TaskType, default_registry
 from process_models.store import FileBlobStore
+from service_contract import ServiceCall
 from starter.dev import installed_binary
 from workflows import search_attributes
 

@@ -18,9 +18,9 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 with workflow.unsafe.imports_passed_through():
-    from activities.service_call import ServiceCall
     from benchmarks.common import BENCH_TASK_TYPE
     from benchmarks.reference_model import SERVICE_IDS, TASK_IDS
+    from service_contract import ServiceCall
     from workflows import errors
     from workflows import search_attributes as sa
     from workflows.candidates import candidate_keys, describe, may_act

@@ -54,7 +54,7 @@ def spiff_load(path: Path) -> int:
     SpiffWorkflow builds specs of executable processes only (it refuses the others), so
     a file it "can parse" is one that loads and yields at least one spec.
     """
-    from SpiffWorkflow.bpmn.parser import BpmnParser  # type: ignore[import-untyped]
+    from SpiffWorkflow.bpmn.parser import BpmnParser
 
     parser = BpmnParser()
     parser.add_bpmn_file(str(path))

@@ -4,10 +4,12 @@ Validation consults a `Registry` without a Temporal server: a service task whose
 ``niva:taskDefinition type`` is not registered, or a user task whose ``niva:form key`` is
 not, is reported when the model is validated, not when a case reaches it.
 
-The task types are names and descriptions only: the activities that implement them live in
-``activities/`` and are wired by ``worker.py``, which checks that every registered type has
-an implementation. Forms are pydantic models; their JSON Schema is what the API shows for a
-task. Packages that add forms or task types register them on `default_registry` at import.
+The task types are names and descriptions only (the names of niva's own are in
+`service_contract`): the activities that implement them live in ``activities/`` and are
+wired by ``worker.py``, whose default wiring refuses to start when a type registered here
+has no activity (`worker.check_task_types`). Forms are pydantic models; their JSON Schema
+is what the API shows for a task. Packages that add forms or task types register them on
+`default_registry` at import.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict
+
+from service_contract import NOTIFY, RECORD_FOLLOW_UP, RENDER_DOCUMENT, SEND_MESSAGE
 
 __all__ = [
     "BUILTIN_TASK_TYPES",
@@ -40,15 +44,20 @@ class TaskType(BaseModel):
 
 
 BUILTIN_TASK_TYPES: tuple[TaskType, ...] = (
-    TaskType(name="notify", description="Render a message from a template and deliver it."),
+    TaskType(name=NOTIFY, description="Render a message from a template and deliver it."),
     TaskType(
-        name="render_document",
+        name=RENDER_DOCUMENT,
         description="Render a document from a template and store it write-once; "
         "returns its id and SHA-256.",
     ),
     TaskType(
-        name="send_message",
+        name=SEND_MESSAGE,
         description="Deliver a message to another case (target instance, message, payload).",
+    ),
+    TaskType(
+        name=RECORD_FOLLOW_UP,
+        description="Write a permit's yearly follow-up (care_area, holder, unit_name, "
+        "follow_up, review_conditions_met) to the statistics store, once per permit and year.",
     ),
 )
 

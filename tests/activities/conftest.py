@@ -1,36 +1,22 @@
 """Real servers on loopback for the activity tests: SMTP (aiosmtpd), an HTTP webhook
-receiver (http.server) and S3 (moto's server mode), plus a `ServiceCall` factory."""
+receiver (http.server) and S3 (moto's server mode), plus a `ServiceCall` factory (helpers in `tests.support`)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from activities.organisations import OrganisationDirectory, load_organisations
-from activities.service_call import ServiceCall
-
-CASE_CLOCK = datetime(2025, 3, 3, 9, 30, tzinfo=UTC)
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from service_contract import ServiceCall
+from tests.support.activities import CASE_CLOCK, Received, S3Endpoint, WebhookReceiver
+from tests.support.mail import Mailbox, start_smtp
+from tests.support.net import free_port
 
 
 @pytest.fixture
@@ -65,59 +51,11 @@ def organisations() -> OrganisationDirectory:
 # --- SMTP -------------------------------------------------------------------------------
 
 
-@dataclass
-class Mailbox:
-    """What a loopback SMTP server received."""
-
-    host: str
-    port: int
-    envelopes: list[Envelope] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
-    """Addresses answered with 550 (permanent)."""
-    defer: set[str] = field(default_factory=set)
-    """Addresses answered with 451 (temporary)."""
-    logins: list[str] = field(default_factory=list)
-
-    def messages(self) -> list[EmailMessage]:
-        parser = BytesParser(policy=policy.default)
-        return [parser.parsebytes(envelope.original_content or b"") for envelope in self.envelopes]
-
-
-class _Handler:
-    def __init__(self, mailbox: Mailbox) -> None:
-        self.mailbox = mailbox
-
-    async def handle_RCPT(
-        self,
-        server: SMTPServer,
-        session: Session,
-        envelope: Envelope,
-        address: str,
-        rcpt_options: list[str],
-    ) -> str:
-        if address in self.mailbox.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        if address in self.mailbox.defer:
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        self.mailbox.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-def _start_smtp(mailbox: Mailbox, **kwargs: Any) -> Controller:
-    controller = Controller(_Handler(mailbox), hostname=mailbox.host, port=mailbox.port, **kwargs)
-    controller.start()
-    return controller
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[Mailbox]:
     """A plain SMTP server on loopback (no TLS, no login)."""
     mailbox = Mailbox(host="127.0.0.1", port=free_port())
-    controller = _start_smtp(mailbox)
+    controller = start_smtp(mailbox)
     try:
         yield mailbox
     finally:
@@ -139,7 +77,7 @@ def smtp_server_with_login() -> Iterator[Mailbox]:
             mailbox.logins.append(auth_data.login.decode())
         return AuthResult(success=ok)
 
-    controller = _start_smtp(
+    controller = start_smtp(
         mailbox, authenticator=authenticate, auth_required=True, auth_require_tls=False
     )
     try:
@@ -149,24 +87,6 @@ def smtp_server_with_login() -> Iterator[Mailbox]:
 
 
 # --- webhook receiver -------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    """One request the webhook receiver got."""
-
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class WebhookReceiver:
-    """A loopback HTTP server recording POSTs and answering with queued statuses."""
-
-    url: str
-    requests: list[Received] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -204,15 +124,6 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
 # --- S3 ---------------------------------------------------------------------------------
 
 
-@dataclass
-class S3Endpoint:
-    """A moto S3 server on loopback and a bucket in it."""
-
-    endpoint_url: str
-    bucket: str
-    client: Any
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[S3Endpoint]:
     """moto in server mode on loopback, with one bucket; skipped if moto cannot start."""
@@ -243,18 +154,3 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
         yield S3Endpoint(endpoint_url=endpoint, bucket="niva-documents", client=client)
     finally:
         server.stop()
-
-
-def read_eml(path: Path) -> EmailMessage:
-    """An .eml file parsed by the standard library."""
-    with path.open("rb") as file:
-        message = BytesParser(policy=policy.default).parse(file)
-    assert isinstance(message, EmailMessage)
-    return message
-
-
-def body(message: EmailMessage, subtype: str) -> str:
-    """The text of a message's ``text/<subtype>`` part."""
-    part = message.get_body((subtype,))
-    assert part is not None, f"the message has no text/{subtype} part"
-    return str(part.get_content())

@@ -22,7 +22,7 @@ def test_build_activities_names_match_task_types(tmp_path: Path):
         definition = _Definition.from_callable(function)
         assert definition is not None
         names.append(definition.name)
-    assert names == ["notify", "render_document"] == list(TASK_TYPES)
+    assert names == ["notify", "render_document", "record_follow_up"] == list(TASK_TYPES)
 
 
 def test_build_activities_defaults_to_outbox_and_filesystem(tmp_path: Path):
@@ -30,6 +30,7 @@ def test_build_activities_defaults_to_outbox_and_filesystem(tmp_path: Path):
     assert settings.outbox_dir == tmp_path / "outbox"
     assert settings.sent_log_dir == tmp_path / "sent-log"
     assert settings.documents_dir == tmp_path / "documents"
+    assert settings.statistics_file == tmp_path / "statistics.sqlite3"
     notifier = NotifyActivity.from_settings(settings)
     [channel] = notifier.channels
     assert isinstance(channel, OutboxChannel)
@@ -64,12 +65,20 @@ def test_settings_password_is_not_printed(tmp_path: Path):
     assert "hunter2" not in settings.model_dump_json()
 
 
-def test_service_call_import_stays_light():
-    # Workflow code imports activities.service_call; the package must not drag the PDF,
-    # SMTP and HTTP libraries into every workflow worker's import.
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        # Workflow code and the model registry import the contract: nothing of Temporal or
+        # of the packages that import it.
+        ("service_contract", "temporalio activities workflows process_models starter"),
+        # Activities and job workers raise BPMN errors; no PDF, SMTP or HTTP library.
+        ("activities.service_call", "fpdf aiosmtplib httpx jinja2 boto3 sqlalchemy"),
+    ],
+)
+def test_contract_imports_stay_light(module: str, forbidden: str):
     code = (
-        "import sys, activities.service_call; "
-        "heavy = {'fpdf', 'aiosmtplib', 'httpx', 'jinja2', 'boto3'} & set(sys.modules); "
+        f"import sys, {module}; "
+        f"heavy = set({forbidden.split()!r}) & {{m.split('.')[0] for m in sys.modules}}; "
         "print(sorted(heavy))"
     )
     done = subprocess.run(

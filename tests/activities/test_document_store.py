@@ -19,7 +19,7 @@ from activities.document_store import (
 )
 from activities.errors import DocumentIntegrityError, DocumentNotFoundError
 from activities.settings import ActivitySettings
-from tests.activities.conftest import S3Endpoint
+from tests.support.activities import S3Endpoint
 
 CASE = "se_nhv_designation:2025-leversvikt"
 

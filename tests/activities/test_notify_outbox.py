@@ -14,8 +14,8 @@ from activities.channels import OutboxChannel, message_key
 from activities.notifications import NotifyActivity
 from activities.organisations import OrganisationDirectory
 from activities.sent_log import SentLog
-from activities.service_call import BPMN_ERROR_TYPE, ServiceCall
-from tests.activities.conftest import body, read_eml
+from service_contract import BPMN_ERROR_TYPE, ServiceCall
+from tests.support.mail import body, read_eml
 
 TASK_OPENED = {
     "template": "task_opened",

@@ -15,9 +15,10 @@ from activities.channels import SmtpChannel
 from activities.notifications import NotifyActivity
 from activities.organisations import OrganisationDirectory
 from activities.sent_log import SentLog
-from activities.service_call import ServiceCall
 from activities.settings import ActivitySettings
-from tests.activities.conftest import Mailbox, body, free_port
+from service_contract import ServiceCall
+from tests.support.mail import Mailbox, body
+from tests.support.net import free_port
 
 REFERRAL_OPENED = {
     "template": "task_opened",

@@ -16,9 +16,9 @@ from activities.channels import OutboxChannel, WebhookChannel, verify_signature
 from activities.notifications import NotifyActivity
 from activities.organisations import OrganisationDirectory
 from activities.sent_log import SentLog
-from activities.service_call import ServiceCall
 from activities.settings import ActivitySettings
-from tests.activities.conftest import WebhookReceiver
+from service_contract import ServiceCall
+from tests.support.activities import WebhookReceiver
 
 SECRET = "webhook-shared-secret"
 CASE_ENDED = {

@@ -17,9 +17,9 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     from activities.notifications import NotifyActivity, NotifyResult
-    from activities.service_call import BPMN_ERROR_TYPE, ServiceCall
     from activities.settings import ActivitySettings
-    from tests.activities.conftest import Mailbox
+    from service_contract import BPMN_ERROR_TYPE, ServiceCall
+    from tests.support.mail import Mailbox
 
 
 @workflow.defn

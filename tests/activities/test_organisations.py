@@ -9,7 +9,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.organisations import OrganisationDirectory, load_organisations
-from activities.service_call import BPMN_ERROR_TYPE
+from service_contract import BPMN_ERROR_TYPE
 
 SWEDISH_REGION_CODES = {
     "SE-AB", "SE-C", "SE-D", "SE-E", "SE-F", "SE-G", "SE-H", "SE-I", "SE-K", "SE-M", "SE-N",

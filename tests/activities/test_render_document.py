@@ -20,8 +20,8 @@ from activities.documents import (
     RenderDocumentActivity,
     RenderDocumentResult,
 )
-from activities.service_call import ServiceCall
-from tests.activities.conftest import CASE_CLOCK
+from service_contract import ServiceCall
+from tests.support.activities import CASE_CLOCK
 
 CONDITIONS = ["Minst 20 patienter per år", "Tillgång till intensivvård dygnet runt"]
 VARIABLES: dict[str, dict[str, Any]] = {

@@ -3,13 +3,15 @@ the long form (``-m soak``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
-from tests.activities.conftest import Mailbox
 from tests.reliability.support import smtp_mailbox
+from tests.support.api import Api, running_api
+from tests.support.mail import Mailbox
 
 
 @pytest.fixture
@@ -25,3 +27,10 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+async def api(client: Client, task_queue: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """The API app with a worker on the test's task queue."""
+    async with running_api(client, task_queue, tmp_path) as running:
+        yield running

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -23,13 +22,11 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from process_models.deployments import ModelFile, ModelStore
 from process_models.store import FileBlobStore
 from starter.cases import start_case
-from tests.activities.conftest import Mailbox, free_port
+from tests.support.mail import Mailbox, start_smtp
+from tests.support.net import free_port
 from workflows.candidates import Actor
 from workflows.contract import CompleteTaskInput, CompleteTaskResult, InstanceView
 from workflows.state import InstanceState
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-REPORT = REPO_ROOT / "docs" / "RELIABILITY.md"
 
 OFFICER = Actor(subject="officer-1", org="SE-SOS", roles=["officer"])
 
@@ -385,80 +382,11 @@ async def check_cases(
         losses.documents_wrong.append(f"{len(filed)} documents filed for {len(handles)} cases")
 
 
-# --- figures ----------------------------------------------------------------------------
-
-COLUMNS = ("scenario", "faults injected", "requests sent", "cases driven", "losses", "notes")
-_SECTIONS = {
-    "bounded": "Bounded run (`make test`)",
-    "soak": "Soak run (`make soak`)",
-}
-_ROW = re.compile(r"^\| (?!scenario |---)(.+) \|$")
-
-
-def _read_sections() -> dict[str, dict[str, list[str]]]:
-    sections: dict[str, dict[str, list[str]]] = {name: {} for name in _SECTIONS}
-    if not REPORT.exists():
-        return sections
-    current: str | None = None
-    titles = {title: name for name, title in _SECTIONS.items()}
-    for line in REPORT.read_text(encoding="utf-8").splitlines():
-        if line.startswith("## "):
-            current = titles.get(line[3:].strip())
-        elif current and (match := _ROW.match(line)):
-            cells = [c.strip() for c in match.group(1).split(" | ")]
-            if len(cells) == len(COLUMNS):
-                sections[current][cells[0]] = cells
-    return sections
-
-
-def record_figures(
-    section: str,
-    scenario: str,
-    *,
-    faults: int,
-    requests: int,
-    cases: int,
-    losses: int,
-    notes: str = "",
-) -> None:
-    """Write one scenario's row into its section of docs/RELIABILITY.md (replacing the
-    row of an earlier run: the table keeps one row per scenario, sorted)."""
-    sections = _read_sections()
-    sections[section][scenario] = [
-        scenario,
-        str(faults),
-        str(requests),
-        str(cases),
-        str(losses),
-        notes.replace("|", "/"),
-    ]
-    lines = [
-        "# Reliability figures",
-        "",
-        "Written by `tests/reliability/` on each run: the bounded run of `make test` keeps "
-        "its section, `make soak` its own. Faults are SIGKILLs of workers, restarts of the "
-        "Temporal server and hostile requests; losses (cases not completed, task completions "
-        "not recorded exactly once, notifications missing, documents stored twice) must be 0.",
-    ]
-    for name, title in _SECTIONS.items():
-        lines += ["", f"## {title}", ""]
-        if not sections[name]:
-            lines.append("Not run yet.")
-            continue
-        lines.append("| " + " | ".join(COLUMNS) + " |")
-        lines.append("|" + "---|" * len(COLUMNS))
-        for key in sorted(sections[name]):
-            lines.append("| " + " | ".join(sections[name][key]) + " |")
-    REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
 @contextlib.contextmanager
 def smtp_mailbox() -> Any:
     """A plain SMTP server on loopback that keeps every message it accepts."""
-    from tests.activities.conftest import _start_smtp
-
     mailbox = Mailbox(host="127.0.0.1", port=free_port())
-    controller = _start_smtp(mailbox)
+    controller = start_smtp(mailbox)
     try:
         yield mailbox
     finally:

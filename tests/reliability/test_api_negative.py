@@ -19,8 +19,8 @@ from schemathesis.core.result import Ok
 from starter.api.app import create_app
 from starter.api.auth import TokenEntry
 from starter.settings import ApiSettings
-from tests.reliability.support import record_figures
-from tests.starter.api.conftest import LIFE, ONE_TASK, Api, api  # noqa: F401  (fixture)
+from tests.reliability.figures import record_figures
+from tests.support.api import LIFE, ONE_TASK, Api
 
 FUZZER = TokenEntry(subject="fuzzer", org="SE-SOS", roles=["modeler", "operator", "officer"])
 MAX_EXAMPLES = 15
@@ -69,7 +69,7 @@ def fuzz_negative(
     return failures
 
 
-async def test_invalid_requests_never_succeed_nor_crash(api: Api, tmp_path: Path):  # noqa: F811
+async def test_invalid_requests_never_succeed_nor_crash(api: Api, tmp_path: Path):
     await api.deploy(LIFE, ONE_TASK)
     await api.start("api_one", "fuzz-neg-1")
     app = create_app(

@@ -32,7 +32,7 @@ from process_models.deployments import ModelStore
 from process_models.store import FileBlobStore
 from starter.api.app import create_app
 from starter.settings import ApiSettings, WorkerSettings
-from tests.reliability.support import record_figures
+from tests.reliability.figures import record_figures
 from tests.workflows import activities_for_tests
 from tests.workflows.harness import bpmn, registry_with_test_types
 
@@ -262,15 +262,17 @@ async def test_every_mutating_route_refuses_bad_tokens_and_auditors(setup: Setup
 
 
 @pytest.mark.parametrize(
-    ("claims", "why"),
+    ("claims", "why", "message_status"),
     [
-        ({"org": "SE-AB"}, "wrong organisation"),
-        ({"roles": ["registrator"]}, "wrong role"),
-        ({"org": None, "roles": []}, "no organisation, no role"),
+        # Organisations that may not read the case get the 404 of a case that does not
+        # exist; the agency reads it and is told why.
+        ({"org": "SE-AB"}, "wrong organisation", 404),
+        ({"roles": ["registrator"]}, "wrong role", 403),
+        ({"org": None, "roles": []}, "no organisation, no role", 404),
     ],
 )
 async def test_task_and_message_refuse_the_wrong_organisation_or_role(
-    setup: Setup, idp: Idp, claims: dict[str, Any], why: str
+    setup: Setup, idp: Idp, claims: dict[str, Any], why: str, message_status: int
 ):
     headers = {"Authorization": f"Bearer {idp.token(sub='someone', **claims)}"}
     base = f"/instances/{setup.instance_id}"
@@ -279,8 +281,34 @@ async def test_task_and_message_refuse_the_wrong_organisation_or_role(
     )
     assert complete.status_code in (403, 404), (why, complete.text)
     message = await setup.http.post(f"{base}/messages/more", json={"payload": {}}, headers=headers)
-    assert message.status_code in (403, 404), (why, message.text)
+    assert message.status_code == message_status, (why, message.text)
     good = {"Authorization": f"Bearer {idp.token()}"}
     view = (await setup.http.get(base, headers=good)).json()
     assert [t["task_id"] for t in view["open_tasks"]] == [setup.task_id]
     assert "more" in view["accepts_messages"]
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        ({"org": "SE-AB", "roles": ["officer"]}, "an organisation that is no agency"),
+        ({"org": "SE-NHV-NAMND", "roles": ["board", "modeler"]}, "a modeler outside the agencies"),
+        ({"org": None, "roles": ["registrator"]}, "no organisation"),
+    ],
+)
+async def test_start_refuses_principals_the_process_does_not_declare(
+    setup: Setup, idp: Idp, claims: dict[str, Any], why: str
+):
+    # rel_auth declares no starters: only the agencies and operators may start it.
+    headers = {"Authorization": f"Bearer {idp.token(sub='someone', **claims)}"}
+    key = uuid.uuid4().hex[:8]
+    refused = await setup.http.post(
+        "/instances",
+        json={"process_id": "rel_auth", "business_key": key, "title": "T"},
+        headers=headers,
+    )
+    assert refused.status_code == 403, (why, refused.text)
+    assert "may not start rel_auth" in refused.json()["detail"]
+    good = {"Authorization": f"Bearer {idp.token()}"}
+    nothing = await setup.http.get(f"/instances/rel_auth:{key}", headers=good)
+    assert nothing.status_code == 404, (why, nothing.text)

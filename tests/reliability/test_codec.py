@@ -25,6 +25,7 @@ from process_models.store import FileBlobStore
 from starter.api.app import create_app
 from starter.codec import ENCODING, KEY_ID_METADATA, AesGcmCodec, CodecKeyError, codec_from_settings
 from starter.codec_server import create_codec_app
+from starter.payload_store import default_document_store, niva_payload_codec
 from starter.settings import ApiSettings, CodecSettings, WorkerSettings
 from tests.reliability.support import target_host
 from tests.workflows import activities_for_tests
@@ -211,7 +212,9 @@ async def test_history_holds_ciphertext_while_api_codec_server_and_replay_read_i
     # Replay with the keys (a fresh codec, as a replay tool would build) reproduces the run.
     codec = codec_from_settings(CodecSettings(keys=keys))
     assert isinstance(codec, AesGcmCodec)
-    converter = dataclasses.replace(client.data_converter, payload_codec=codec)
+    # With the document store, where model sources and large payloads are kept.
+    chain = niva_payload_codec(default_document_store(), encryption=codec)
+    converter = dataclasses.replace(client.data_converter, payload_codec=chain)
     result = await Replayer(workflows=WORKFLOWS, data_converter=converter).replay_workflow(
         history, raise_on_replay_failure=False
     )

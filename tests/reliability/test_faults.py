@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from starter.dev import installed_binary
-from tests.activities.conftest import Mailbox, free_port
+from tests.reliability.figures import record_figures
 from tests.reliability.support import (
     OFFICER,
     DriverFigures,
@@ -27,11 +27,12 @@ from tests.reliability.support import (
     deploy_model,
     drive_case,
     instance_state,
-    record_figures,
     smtp_env,
     start_cases,
     target_host,
 )
+from tests.support.mail import Mailbox
+from tests.support.net import free_port
 from workflows import search_attributes
 from workflows.contract import CompleteTaskInput, CompleteTaskResult, InstanceView
 

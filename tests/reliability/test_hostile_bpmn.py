@@ -22,7 +22,7 @@ from process_models.errors import ModelError
 from process_models.expressions import compile_expression
 from process_models.registry import default_registry
 from process_models.validation import validate
-from tests.reliability.support import record_figures
+from tests.reliability.figures import record_figures
 
 NODE_KINDS = (
     "startEvent",

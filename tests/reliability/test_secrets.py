@@ -1,9 +1,12 @@
 """Secrets stay secret: a case driven through the API (a subprocess with bearer tokens) and
 a worker (a subprocess with an SMTP password) leaves neither a token nor the password in
-the worker's or the API's log output, in the case's history or in its search attributes.
+the worker's or the API's log output, in the case's history or in its search attributes;
+and case data (a marked personal number in the variables and payloads) is in no log line.
 
-Logging runs at debug level, the most talkative, and the SMTP server requires the login,
-so the password is really used.
+Logging runs at debug level, the most talkative, in the default console format, and the
+SMTP server requires the login, so the password is really used. A second case's
+notification is deferred by the mail server, so the worker logs a failing activity whose
+locals hold the case's variables, again on every retry.
 """
 
 from __future__ import annotations
@@ -23,10 +26,15 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from temporalio.testing import WorkflowEnvironment
 
-from tests.activities.conftest import Mailbox, _start_smtp, free_port
-from tests.reliability.support import MODEL, WorkerProcess, record_figures, target_host
+from tests.reliability.figures import record_figures
+from tests.reliability.support import MODEL, WorkerProcess, target_host
+from tests.support.mail import Mailbox, start_smtp
+from tests.support.net import free_port
 
 PASSWORD = "smtp-" + secrets.token_urlsafe(18)
+MARK = f"19{secrets.randbelow(10**6):06d}-{secrets.randbelow(10**4):04d}"
+"""A personal number: case data that no log line may hold."""
+DEFERRED = "deferred@example.org"
 
 
 @pytest.fixture
@@ -44,7 +52,7 @@ def guarded_mailbox() -> Iterator[Mailbox]:
             mailbox.logins.append("niva")
         return AuthResult(success=ok)
 
-    controller = _start_smtp(
+    controller = start_smtp(
         mailbox, authenticator=authenticate, auth_required=True, auth_require_tls=False
     )
     try:
@@ -108,7 +116,7 @@ async def test_no_token_or_password_in_logs_histories_or_search_attributes(
         data_dir=data_dir,
         task_queue=queue,
         log_path=tmp_path / "worker.log",
-        extra_env=common,
+        extra_env={**common, "NIVA_LOG_FORMAT": "console"},
     )
     port = free_port()
     api_env = {
@@ -145,7 +153,11 @@ async def test_no_token_or_password_in_logs_histories_or_search_attributes(
                     "process_id": "rel_review",
                     "business_key": "secret-case",
                     "title": "Secret case",
-                    "variables": {"mailbox": "registry@example.org", "case_title": "Secret"},
+                    "variables": {
+                        "mailbox": "registry@example.org",
+                        "case_title": "Secret",
+                        "personnummer": MARK,
+                    },
                 },
                 headers=auth("officer"),
             )
@@ -166,13 +178,40 @@ async def test_no_token_or_password_in_logs_histories_or_search_attributes(
                 for task in view["open_tasks"]:
                     done = await http.post(
                         f"/instances/{instance_id}/tasks/{task['task_id']}/complete",
-                        json={"payload": {}},
+                        json={"payload": {"personnummer": MARK}},
                         headers=auth("officer"),
                     )
                     requests += 1
                     assert done.status_code == 200, done.text
                 await asyncio.sleep(0.2)
             assert view["status"] == "completed", view
+
+            # A notification the mail server defers: the activity fails and is retried.
+            guarded_mailbox.defer.add(DEFERRED)
+            retried = await http.post(
+                "/instances",
+                json={
+                    "process_id": "rel_review",
+                    "business_key": "secret-retried",
+                    "title": "Secret retried",
+                    "variables": {"mailbox": DEFERRED, "case_title": MARK, "personnummer": MARK},
+                },
+                headers=auth("officer"),
+            )
+            assert retried.status_code == 201, retried.text
+            retried_id = retried.json()["instance_id"]
+            done = await http.post(
+                f"/instances/{retried_id}/tasks/Review/complete",
+                json={"payload": {"personnummer": MARK}},
+                headers=auth("officer"),
+            )
+            assert done.status_code == 200, done.text
+            requests += 2
+            for _ in range(150):
+                if worker.log_text().count(DEFERRED) >= 3:
+                    break
+                await asyncio.sleep(0.2)
+            await temporal_env.client.get_workflow_handle(retried_id).terminate("test done")
         handle = temporal_env.client.get_workflow_handle(instance_id)
         history = (await handle.fetch_history()).to_json()
         description = await handle.describe()
@@ -192,6 +231,11 @@ async def test_no_token_or_password_in_logs_histories_or_search_attributes(
         "search attributes": attributes,
     }
     assert "message delivered" in places["worker log"]  # the logs are really captured
+    # The deferred notification failed at least three times, with one traceback, bounded.
+    worker_log = places["worker log"]
+    assert worker_log.count(DEFERRED) >= 3, worker_log[-3000:]
+    assert worker_log.count("Traceback (most recent call last)") == 1, worker_log[-6000:]
+    assert "repeated=" in worker_log
     assert "/tasks/" in places["API log"] or "POST" in places["API log"]
     leaks = [
         f"{what} in the {where}"
@@ -199,6 +243,10 @@ async def test_no_token_or_password_in_logs_histories_or_search_attributes(
         for where, text in places.items()
         for variant in _variants(secret)
         if variant in text
+    ] + [
+        f"personal number in the {where}"
+        for where in ("worker log", "API log")
+        if MARK in places[where]
     ]
     record_figures(
         "bounded",
@@ -207,6 +255,6 @@ async def test_no_token_or_password_in_logs_histories_or_search_attributes(
         requests=requests,
         cases=1,
         losses=len(leaks),
-        notes=f"{len(tokens) + 1} secrets x {len(places)} places",
+        notes=f"{len(tokens) + 1} secrets x {len(places)} places, case data x 2 logs",
     )
     assert not leaks, leaks

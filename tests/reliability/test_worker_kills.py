@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.activities.conftest import Mailbox
+from tests.reliability.figures import record_figures
 from tests.reliability.support import (
     DriverFigures,
     Losses,
@@ -29,11 +29,11 @@ from tests.reliability.support import (
     check_mail,
     deploy_model,
     drive_case,
-    record_figures,
     smtp_env,
     start_cases,
     target_host,
 )
+from tests.support.mail import Mailbox
 
 MODES = ("update", "activity", "random")
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import shutil
-import socket
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
@@ -25,40 +23,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.dev import installed_binary
 from tests.starter.operator_case import ANSWERED, PROCESS_ID, REGIONS, start_referral
+from tests.support.browser import CHROMIUM_FLAGS, chromium_executable, playwright_or_skip
+from tests.support.net import free_port
 from tests.workflows import activities_for_tests
 from tests.workflows.harness import running_cases
 from workflows import search_attributes
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def playwright_or_skip() -> Any:
-    """Playwright's async API, or a skip that says why the browser cannot be used."""
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip(f"Debian's chromium is not installed ({CHROMIUM}); apt-get install chromium")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:
-        pytest.skip(f"playwright is not installed ({exc}); pip install -e '.[test]'")
-    return async_playwright
 
 
 async def text_with_frames(page: Any, needle: str, within: float) -> str:
@@ -115,7 +88,7 @@ async def test_operator_finds_case_by_query_and_reads_its_details(
         async with async_playwright() as playwright:
             try:
                 browser = await playwright.chromium.launch(
-                    executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+                    executable_path=chromium_executable(), args=CHROMIUM_FLAGS, headless=True
                 )
             except Exception as exc:  # a broken chromium install, not a broken niva
                 pytest.skip(f"chromium cannot be started by playwright: {exc}")

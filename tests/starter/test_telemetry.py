@@ -4,7 +4,6 @@ log context bound in requests and activities."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 import worker
-from activities.service_call import ServiceCall
+from service_contract import ServiceCall
 from starter.api.app import create_app
 from starter.api.auth import ensure_dev_tokens, read_tokens_file
 from starter.settings import ApiSettings, WorkerSettings
 from starter.telemetry import configure_tracing, metrics_runtime, tracing_enabled
+from tests.support.net import free_port
 from tests.workflows.harness import bpmn, running_cases
 
 SERVICE_FIRST = bpmn("""
@@ -53,12 +53,6 @@ async def echo_with_context(call: ServiceCall) -> dict[str, Any]:
     SEEN_CONTEXT.append(structlog.contextvars.get_contextvars())
     structlog.get_logger("niva.test").info("echo ran")
     return {"echoed": call.inputs}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def by_id(spans: list[ReadableSpan]) -> dict[int, ReadableSpan]:

@@ -7,7 +7,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.service_call import ServiceCall, bpmn_error
+from activities.service_call import bpmn_error
+from service_contract import ServiceCall
 
 CALLS: list[ServiceCall] = []
 
