@@ -6,6 +6,11 @@ returns that version. The files of one process in one deployment are deployed in
 ``niva:versionTag`` order (``2019`` before ``2024``). A deployment is all or nothing: if any
 file is invalid, nothing is stored and every problem of every file is reported.
 
+`DeployLimits` bounds what a deployment accepts, before anything is read or stored: the
+size of each file, the flow elements of each process, and the shortest timer cycle. A
+model past them would deploy and then wedge every case (a 2 MB model cannot travel in a
+case's first event).
+
 Each version carries a snapshot of the reference data (`process_models.reference`) taken
 when it was deployed, and its time zone, so a running case never sees data change under it.
 The snapshot holds the entries the process's expressions read (all of them when an
@@ -22,19 +27,22 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from process_models.bpmn import read_bpmn, write_bpmn
+from process_models.calendars import with_snapshot
 from process_models.errors import (
     BpmnReadError,
     DeploymentError,
     ModelInvalidError,
+    ModelTooLargeError,
     Problem,
     UnknownModelError,
 )
+from process_models.limits import MIN_CYCLE_PERIOD
 from process_models.reference import load_reference
 from process_models.registry import Registry, default_registry
 from process_models.schema import Definitions, Process
@@ -42,6 +50,7 @@ from process_models.store import BlobStore
 from process_models.validation import executable_processes, reference_entries, validate
 
 __all__ = [
+    "DeployLimits",
     "DeployResult",
     "DeployedModel",
     "ModelFile",
@@ -76,6 +85,38 @@ def version_tag_key(tag: str | None) -> tuple[tuple[int, int | str], ...]:
     return tuple(
         (0, int(part)) if part.isdigit() else (1, part) for part in re.findall(r"\d+|[^\d.]+", tag)
     )
+
+
+class DeployLimits(BaseModel):
+    """What one deployment accepts (settings: ``starter.settings.ModelSettings``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_model_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="The largest BPMN file, in bytes (NIVA_MODELS_MAX_BYTES). Every case "
+        "carries its model in its first event, which Temporal limits to 2 MB; a larger file "
+        "is refused (413).",
+    )
+    max_elements: int = Field(
+        default=5_000,
+        ge=1,
+        description="The most flow elements (events, tasks, gateways, subprocesses and "
+        "sequence flows, at any depth) one process may have (NIVA_MODELS_MAX_ELEMENTS); a "
+        "larger process is a validation problem (422).",
+    )
+    min_cycle_seconds: float = Field(
+        default=MIN_CYCLE_PERIOD.total_seconds(),
+        ge=1,
+        description="The shortest period of a literal timeCycle, in seconds "
+        "(NIVA_LIMITS_MIN_CYCLE_SECONDS); a shorter one is a validation problem (422).",
+    )
+
+    @property
+    def min_cycle_period(self) -> timedelta:
+        """`min_cycle_seconds` as a duration."""
+        return timedelta(seconds=self.min_cycle_seconds)
 
 
 class ModelFile(BaseModel):
@@ -147,10 +188,12 @@ class ModelStore:
         *,
         registry: Registry | None = None,
         reference: Callable[[], Mapping[str, Any]] = load_reference,
+        limits: DeployLimits | None = None,
     ) -> None:
         self.blobs = blobs
         self.registry = registry or default_registry
         self._reference = reference
+        self.limits = limits or DeployLimits()
 
     # --- reading ------------------------------------------------------------------------
 
@@ -214,8 +257,12 @@ class ModelStore:
         """Validate every file, then store each executable process as a version.
 
         Raises:
+            ModelTooLargeError: a file is larger than ``limits.max_model_bytes``; nothing
+                was read or stored.
             ModelInvalidError: with every problem of every file; nothing was stored.
         """
+        for file in files:
+            self._check_size(file)
         read = self._read_and_validate(files)
         reference = dict(self._reference())
         planned = [
@@ -238,13 +285,46 @@ class ModelStore:
         known = set(self.process_ids())
         known.update(p.id for _, defs in read for p in executable_processes(defs))
         for file, defs in read:
-            problems.extend(
-                p.model_copy(update={"file": file.name})
-                for p in validate(defs, registry=self.registry, known_processes=known)
+            found = validate(
+                defs,
+                registry=self.registry,
+                known_processes=known,
+                min_cycle_period=self.limits.min_cycle_period,
             )
+            for process in executable_processes(defs):
+                too_many = self._element_count(process)
+                if too_many is not None:
+                    found.append(too_many)
+            problems.extend(p.model_copy(update={"file": file.name}) for p in found)
         if problems:
             raise ModelInvalidError(problems)
         return read
+
+    def _check_size(self, file: ModelFile) -> None:
+        size, limit = len(file.content), self.limits.max_model_bytes
+        if size > limit:
+            raise ModelTooLargeError(
+                f"{file.name} is {size:,} bytes, more than the {limit:,} a deployment accepts "
+                "(setting NIVA_MODELS_MAX_BYTES): every case carries its model, and Temporal "
+                "limits what a case's first event may hold; split the process with call "
+                "activities",
+                file=file.name,
+                size=size,
+                limit=limit,
+            )
+
+    def _element_count(self, process: Process) -> Problem | None:
+        count = sum(1 for _ in process.all_nodes()) + sum(1 for _ in process.all_flows())
+        limit = self.limits.max_elements
+        if count <= limit:
+            return None
+        return Problem(
+            message=f"the process has {count:,} flow elements, more than the {limit:,} a "
+            "deployment accepts (setting NIVA_MODELS_MAX_ELEMENTS); split it with call "
+            "activities",
+            element_id=process.id,
+            line=process.line,
+        )
 
     def _deploy_one(
         self, file: ModelFile, process: Process, reference: Mapping[str, Any]
@@ -265,7 +345,7 @@ class ModelStore:
                 timezone=process_timezone(process),
                 file_name=file.name,
                 deployed_at=datetime.now(UTC),
-                reference=dict(reference),
+                reference=with_snapshot(reference, process.calendar, datetime.now(UTC).year),
             )
             # The version file is the claim: of two concurrent deployers one wins it, the
             # other reads the versions again and takes the next number.

@@ -10,7 +10,8 @@ The tree::
     ├── ExpressionError             a CEL expression does not compile or fails to run
     ├── TimerSpecError              a timer value is not ISO 8601 as BPMN tools write it
     └── DeploymentError             the model store refuses an operation
-        └── UnknownModelError       no deployed model has that process id / version
+        ├── UnknownModelError       no deployed model has that process id / version
+        └── ModelTooLargeError      a file is larger than a deployment accepts
 
 Every error names what is wrong, where (element id, source line) and, where it helps,
 how to fix it. None of them leaves anything half-changed: reading and validating are
@@ -27,6 +28,7 @@ __all__ = [
     "ExpressionError",
     "ModelError",
     "ModelInvalidError",
+    "ModelTooLargeError",
     "Problem",
     "TimerSpecError",
     "UnknownModelError",
@@ -44,9 +46,12 @@ class Problem(BaseModel):
     file: str | None = None
 
     def format(self, file: str | None = None) -> str:
-        """Render as ``file:line: element_id: message``, the form editors jump to."""
+        """Render as ``file:line: element_id: message``, the form editors jump to.
+
+        A problem of the whole file (no line known) points at line 1: editors count from 1.
+        """
         where = file or self.file or "<model>"
-        line = self.line if self.line is not None else 0
+        line = self.line if self.line is not None else 1
         element = self.element_id or "-"
         return f"{where}:{line}: {element}: {self.message}"
 
@@ -61,7 +66,8 @@ class BpmnReadError(ModelError):
     def __init__(self, message: str, *, line: int | None = None) -> None:
         super().__init__(message if line is None else f"line {line}: {message}")
         self.line = line
-        self.problem = Problem(message=message, line=line)
+        # Without a line the whole input is at fault (empty, too large): its first line.
+        self.problem = Problem(message=message, line=line if line is not None else 1)
 
 
 class ModelInvalidError(ModelError):
@@ -101,3 +107,13 @@ class DeploymentError(ModelError):
 
 class UnknownModelError(DeploymentError):
     """No deployed model has the requested process id or version."""
+
+
+class ModelTooLargeError(DeploymentError):
+    """A file is larger than a deployment accepts; the message names the limit's setting."""
+
+    def __init__(self, message: str, *, file: str, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.file = file
+        self.size = size
+        self.limit = limit

@@ -41,6 +41,12 @@ niva's date functions, all in the process's zone (``niva:timezone``) and all pur
 ``days_between(a, b)``   calendar days from ``a``'s date to ``b``'s (negative when ``b`` is
                          earlier)
 ``sorted_keys(m)``       the keys of map ``m`` in sorted order (see Determinism)
+``is_working_day(t)``    whether ``t``'s day is a working day of the process's calendar
+                         (``niva:calendar``; `process_models.calendars`)
+``next_working_day(t)``  ``t`` when its day is a working day, else the same wall-clock
+                         time on the next one; ``previous_working_day(t)`` the one before
+``add_working_days(t,    ``n`` working days after ``t``'s day (before it when negative), at
+n)``                     the same wall-clock time
 ======================== =================================================================
 
 Results become JSON values: a timestamp an ISO 8601 string in UTC (``2027-03-01T23:00:00Z``),
@@ -62,8 +68,10 @@ extension niva does not enable), so large collections can only come from data or
 nesting comprehensions over literals. Compilation therefore rejects: expressions longer than
 `MAX_EXPRESSION_LENGTH`; comprehensions nested deeper than `MAX_COMPREHENSION_DEPTH`; a
 ``map``/``filter`` nested inside another comprehension; more than `MAX_COMPREHENSIONS`
-comprehensions. Iterating large *data* is left to the modeller: keep the lists an
-expression maps over to hundreds of items.
+comprehensions. Large *data* is bounded when an expression runs: the largest list or map it
+can reach, to the power of its comprehension nesting (plus one with ``map``/``filter``), must
+stay within a budget (`process_models.limits.EngineLimits.expression_cost`, a million steps
+by default), or the evaluation fails with an `ExpressionError` before it starts.
 
 Imported inside the workflow sandbox: module state is immutable and there is no I/O.
 """
@@ -83,7 +91,10 @@ from zoneinfo import ZoneInfo
 import cel
 from pydantic import JsonValue
 
+from process_models.calendars import CEL_FUNCTIONS as _CALENDAR_ARITY
+from process_models.calendars import calendar_from_reference, cel_functions
 from process_models.errors import ExpressionError, TimerSpecError
+from process_models.limits import DEFAULT_LIMITS
 from process_models.timers import (
     IsoDuration,
     TimerSpec,
@@ -344,9 +355,10 @@ _FUNCTIONS: Final[Mapping[str, _Function]] = MappingProxyType(
 # How many arguments each takes from CEL (the zone is bound by niva, not passed by CEL).
 _ARITY: Final[Mapping[str, int]] = MappingProxyType(
     {name: len(inspect.signature(f).parameters) - 1 for name, f in _FUNCTIONS.items()}
+    | dict(_CALENDAR_ARITY)
 )
 
-NIVA_FUNCTIONS: Final = frozenset(_FUNCTIONS)
+NIVA_FUNCTIONS: Final = frozenset(_FUNCTIONS) | frozenset(_CALENDAR_ARITY)
 """The functions niva adds to CEL; each takes the process's zone into account."""
 
 _KNOWN_FUNCTIONS: Final = CEL_BUILTIN_FUNCTIONS | NIVA_FUNCTIONS
@@ -368,7 +380,15 @@ class Expression:
     program and does not serialize: models keep the source text and compile it on load.
     """
 
-    __slots__ = ("_functions", "_program", "_variables", "element_id", "line", "source")
+    __slots__ = (
+        "_functions",
+        "_nesting",
+        "_program",
+        "_variables",
+        "element_id",
+        "line",
+        "source",
+    )
 
     def __init__(
         self,
@@ -385,6 +405,7 @@ class Expression:
         referenced = program.references() if program is not None else {}
         self._variables: frozenset[str] = frozenset(referenced.get("variables", ()))
         self._functions: frozenset[str] = frozenset(referenced.get("functions", ()))
+        self._nesting = 0 if program is None else _cost_exponent(str(program.source))
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r}, element_id={self.element_id!r})"
@@ -418,6 +439,7 @@ class Expression:
         now: datetime,
         tz: ZoneInfo,
         reference: Mapping[str, JsonValue] | None = None,
+        budget: int = DEFAULT_LIMITS.expression_cost,
     ) -> JsonValue:
         """Evaluate to a JSON value; a literal evaluates to itself.
 
@@ -435,7 +457,9 @@ class Expression:
         """
         if self._program is None:
             return self.source
-        return self._to_json(self._run(variables, now=now, tz=tz, reference=reference))
+        return self._to_json(
+            self._run(variables, now=now, tz=tz, reference=reference, budget=budget)
+        )
 
     def evaluate_bool(
         self,
@@ -444,6 +468,7 @@ class Expression:
         now: datetime,
         tz: ZoneInfo,
         reference: Mapping[str, JsonValue] | None = None,
+        budget: int = DEFAULT_LIMITS.expression_cost,
     ) -> bool:
         """Evaluate a condition, which must yield a bool.
 
@@ -455,7 +480,7 @@ class Expression:
                 "a condition must be a CEL expression yielding a bool; this value has no "
                 "'=' and is the literal string " + repr(self.source)
             )
-        result = self._run(variables, now=now, tz=tz, reference=reference)
+        result = self._run(variables, now=now, tz=tz, reference=reference, budget=budget)
         if not isinstance(result, bool):
             raise self._error(
                 f"the condition must yield a bool, but yielded {_cel_type(result)} "
@@ -470,6 +495,7 @@ class Expression:
         now: datetime,
         tz: ZoneInfo,
         reference: Mapping[str, JsonValue] | None = None,
+        budget: int = DEFAULT_LIMITS.expression_cost,
     ) -> datetime:
         """Evaluate a ``timeDate``/``timeDuration`` expression to the instant it fires.
 
@@ -486,7 +512,7 @@ class Expression:
         _require_aware(now)
         result: object = self.source if self._program is None else None
         if self._program is not None:
-            result = self._run(variables, now=now, tz=tz, reference=reference)
+            result = self._run(variables, now=now, tz=tz, reference=reference, budget=budget)
         if isinstance(result, datetime):
             return result.astimezone(UTC)
         if isinstance(result, timedelta):
@@ -511,6 +537,7 @@ class Expression:
         now: datetime,
         tz: ZoneInfo,
         reference: Mapping[str, JsonValue] | None = None,
+        budget: int = DEFAULT_LIMITS.expression_cost,
     ) -> TimerSpec:
         """Evaluate a ``timeCycle`` expression to a cycle, such as ``"R3/P1D"``.
 
@@ -521,7 +548,7 @@ class Expression:
         """
         result: object = self.source
         if self._program is not None:
-            result = self._run(variables, now=now, tz=tz, reference=reference)
+            result = self._run(variables, now=now, tz=tz, reference=reference, budget=budget)
         if not isinstance(result, str):
             raise self._error(
                 "a cycle expression must yield a string such as 'R3/P1D', but yielded "
@@ -539,8 +566,11 @@ class Expression:
         now: datetime,
         tz: ZoneInfo,
         reference: Mapping[str, JsonValue] | None,
+        budget: int,
     ) -> object:
         _require_aware(now)
+        if self._nesting:
+            self._check_cost(variables, reference, budget)
         bound: dict[str, object] = {}
         # Bind only what the expression names: converting unused data costs time, and a
         # value that cannot be converted should fail only the expressions that read it.
@@ -555,15 +585,46 @@ class Expression:
         if "reference" in self._variables:
             bound["reference"] = self._to_cel(dict(reference or {}), "reference")
         failures: list[tuple[str, Exception]] = []
+        table: Mapping[str, _Function] = _FUNCTIONS
+        if not self._functions.isdisjoint(_CALENDAR_ARITY):
+            # The working-day calendar travels with the deployed version's reference data.
+            table = {**_FUNCTIONS, **cel_functions(calendar_from_reference(reference))}
         functions = {
             name: _bind(name, function, tz, failures)
-            for name, function in _FUNCTIONS.items()
+            for name, function in table.items()
             if name in self._functions
         }
         try:
             return self._program.execute(cel.Context(variables=bound, functions=functions))
         except Exception as exc:
             raise self._error(_runtime_reason(exc, failures, variables)) from exc
+
+    def _check_cost(
+        self,
+        variables: Mapping[str, JsonValue],
+        reference: Mapping[str, JsonValue] | None,
+        budget: int,
+    ) -> None:
+        """Refuse to run when the comprehensions could take more than ``budget`` steps.
+
+        The ``cel`` package cannot stop an evaluation, and one that runs for seconds
+        stalls the whole case. So the work is bounded before it starts: the largest list
+        or map the expression can reach, to the power of its comprehension nesting (one
+        more for map()/filter(), which copy their growing result at every step).
+        """
+        reachable: list[JsonValue] = [variables[n] for n in self._variables if n in variables]
+        if "vars" in self._variables:
+            reachable.append(dict(variables))
+        if "reference" in self._variables:
+            reachable.append(dict(reference or {}))
+        largest = max((_largest_collection(value) for value in reachable), default=0)
+        if largest > 1 and largest**self._nesting > budget:
+            raise self._error(
+                f"would iterate collections of up to {largest:,} items "
+                f"{self._nesting} level(s) deep, about {largest**self._nesting:,} steps, "
+                f"more than the {budget:,} allowed (NIVA_LIMITS_EXPRESSION_COST); "
+                "keep the lists smaller or compute parts in earlier steps"
+            )
 
     # --- conversions ------------------------------------------------------------------
 
@@ -798,6 +859,42 @@ def _comprehension_problem(text: str) -> str | None:
     if count > MAX_COMPREHENSIONS:
         return f"{count} comprehensions, more than the {MAX_COMPREHENSIONS} allowed"
     return None
+
+
+def _cost_exponent(text: str) -> int:
+    """How deeply the comprehensions of ``text`` nest, plus one when it has a map() or
+    filter() (their cost grows with the square of the length): the exponent of
+    `Expression._check_cost`. 0 when it has no comprehension."""
+    tokens = list(_tokens(text))
+    frames: list[str | None] = []
+    deepest = 0
+    builds = False
+    for i, token in enumerate(tokens):
+        if token in "([{":
+            macro = None
+            if token == "(" and i >= 2 and tokens[i - 2] == "." and tokens[i - 1] in _MACROS:
+                macro = tokens[i - 1]
+                builds = builds or macro in _LIST_BUILDING_MACROS
+                deepest = max(deepest, 1 + sum(1 for m in frames if m is not None))
+            frames.append(macro)
+        elif token in ")]}" and frames:
+            frames.pop()
+    return deepest + (1 if builds and deepest else 0)
+
+
+def _largest_collection(value: JsonValue) -> int:
+    """The length of the longest list or map anywhere in ``value`` (0 for a scalar)."""
+    largest = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            largest = max(largest, len(item))
+            pending.extend(item)
+        elif isinstance(item, dict):
+            largest = max(largest, len(item))
+            pending.extend(item.values())
+    return largest
 
 
 _STRING_START = re.compile(r"(?i:[rb]{0,2})('''|\"\"\"|'|\")")

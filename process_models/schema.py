@@ -58,6 +58,7 @@ __all__ = [
     "SchemaModel",
     "SequenceFlow",
     "Shape",
+    "Starters",
     "Subscription",
     "TaskDefinition",
     "local_ref",
@@ -267,6 +268,15 @@ class Assignment(SchemaModel):
     line: int | None = None
 
 
+class Starters(SchemaModel):
+    """``niva:starters`` on a process: who may start its cases from outside (comma lists,
+    read like `Assignment`'s). Child cases started by a call activity are not checked."""
+
+    candidate_groups: str | None = None
+    candidate_orgs: str | None = None
+    line: int | None = None
+
+
 class Constraint(SchemaModel):
     """``niva:constraint``: an extra rule on a submitted payload."""
 
@@ -315,10 +325,9 @@ class NivaExtensions(SchemaModel):
     constraints: list[Constraint] = Field(default_factory=list)
     called_element: CalledElement | None = None
     subscription: Subscription | None = None
-
-    def is_empty(self) -> bool:
-        """True when the node carries no niva extension at all."""
-        return self == NivaExtensions()
+    calendar: str | None = Field(
+        default=None, description="niva:calendar value on a timer event ('none' opts out)."
+    )
 
 
 # --- flow elements ------------------------------------------------------------------------
@@ -474,16 +483,6 @@ class FlowNode(BaseElement):
     niva: NivaExtensions = Field(default_factory=NivaExtensions)
 
     @property
-    def is_event(self) -> bool:
-        """True for start, end, intermediate and boundary events."""
-        return self.kind in EVENT_KINDS
-
-    @property
-    def is_gateway(self) -> bool:
-        """True for every kind of gateway."""
-        return self.kind in GATEWAY_KINDS
-
-    @property
     def is_activity(self) -> bool:
         """True for tasks, subprocesses and call activities."""
         return self.kind in ACTIVITY_KINDS
@@ -505,6 +504,12 @@ class Process(BaseElement, FlowContainer):
     is_executable: bool | None = None
     version_tag: str | None = Field(default=None, description="niva:versionTag value.")
     timezone: str | None = Field(default=None, description="niva:timezone value.")
+    calendar: str | None = Field(
+        default=None, description="niva:calendar value: the working-day calendar, SE or NO."
+    )
+    starters: Starters | None = Field(
+        default=None, description="niva:starters: who may start the process's cases."
+    )
 
 
 # --- root elements ------------------------------------------------------------------------

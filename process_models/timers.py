@@ -51,6 +51,8 @@ __all__ = [
     "TimerSpec",
     "add_duration",
     "add_months",
+    "check_cycle_period",
+    "missed_firings",
     "next_fire",
     "parse_datetime",
     "parse_timer",
@@ -546,6 +548,73 @@ def next_fire(spec: TimerSpec, *, armed_at: datetime, fired: int, tz: ZoneInfo) 
         if exc.element_id is not None:
             raise
         raise TimerSpecError(exc.reason, value=spec.source, element_id=spec.element_id) from exc
+
+
+def check_cycle_period(spec: TimerSpec, minimum: timedelta) -> None:
+    """Refuse a cycle whose period is shorter than ``minimum`` (the setting
+    ``NIVA_LIMITS_MIN_CYCLE_SECONDS``, default `process_models.limits.MIN_CYCLE_PERIOD`).
+
+    A cycle of seconds writes a history event per firing for as long as the case lives.
+    Calendar periods count at their average length (a month is about 30.4 days).
+
+    Raises:
+        TimerSpecError: the spec is a cycle with a shorter period.
+    """
+    if spec.kind != "cycle" or spec.duration is None:
+        return
+    if spec.duration.approximate_seconds() < minimum.total_seconds():
+        raise TimerSpecError(
+            f"a cycle's period must be at least {_iso_seconds(minimum)} "
+            "(NIVA_LIMITS_MIN_CYCLE_SECONDS)",
+            value=spec.source,
+            element_id=spec.element_id,
+        )
+
+
+def _iso_seconds(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    return f"PT{int(seconds)}S" if seconds == int(seconds) else f"PT{seconds}S"
+
+
+def missed_firings(
+    spec: TimerSpec, *, armed_at: datetime, fired: int, now: datetime, tz: ZoneInfo
+) -> int:
+    """How many repetitions of a cycle after its ``fired``-th fell due at or before ``now``.
+
+    A cycle that fires late (the worker was down, or the period is shorter than a workflow
+    task) fires once and skips these, so its next firing is the first repetition after
+    ``now``; it never replays every missed one in a row. The skipped ones count as fired,
+    so ``R3/…`` still fires at most three times. Zero for anything but a cycle.
+
+    Args:
+        spec: the parsed timer.
+        armed_at: when the timer was armed, timezone-aware.
+        fired: how many times it has fired (the late firing included).
+        now: the workflow clock.
+        tz: the process's zone.
+    """
+    if spec.kind != "cycle":
+        return 0
+
+    def due(count: int) -> bool:
+        at = next_fire(spec, armed_at=armed_at, fired=count, tz=tz)
+        return at is not None and at <= now
+
+    if not due(fired):
+        return 0
+    first = next_fire(spec, armed_at=armed_at, fired=fired, tz=tz)
+    assert first is not None
+    assert spec.duration is not None
+    # Estimate from the average period, then correct by single steps: calendar periods
+    # (months, days across a DST change) differ from the average only slightly.
+    skip = int((now - first).total_seconds() // spec.duration.approximate_seconds()) + 1
+    if spec.repetitions is not None:
+        skip = min(skip, max(spec.repetitions - fired, 0))
+    while skip > 1 and not due(fired + skip - 1):
+        skip -= 1
+    while due(fired + skip):
+        skip += 1
+    return skip
 
 
 def _next_fire(spec: TimerSpec, armed_at: datetime, fired: int, tz: ZoneInfo) -> datetime | None:

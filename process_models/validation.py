@@ -1,11 +1,16 @@
 """Validation of executable processes: every problem at once, each with element id and line.
 
 `validate` checks what can be known before a case runs: the structure of the graph (a start
-event, no flow to nowhere, no unreachable or dead-end node, no duplicate id), the executable
-subset, the ``niva:`` extensions against the `Registry` (task types, form keys), that every
-expression compiles and every timer parses, and that call activities name a known process.
-What only shows at run time (a gateway whose conditions all fail) is an incident, not a
-validation problem.
+event, a none start in every embedded subprocess and exactly one in every event subprocess,
+no flow to nowhere, no unreachable or dead-end node, every element with a unique id), process
+ids (`process_models.ids`), the executable subset, the ``niva:`` extensions against the
+`Registry` (task types, form keys), that every CEL expression compiles (with a hint when it
+looks like FEEL or JUEL) and every timer parses, that no literal cycle repeats more often
+than the minimum period, and that call activities name a known process. What only shows at
+run time (a gateway whose conditions all fail) is an incident, not a validation problem.
+
+The checks use lookups built once per process or subprocess, so validation time grows
+linearly with the size of the model.
 
 Only processes marked ``isExecutable="true"`` are validated: the other pools of a
 collaboration are documentation.
@@ -15,13 +20,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from process_models.bpmn.subset import blockers
+from process_models.bpmn.subset import blockers, is_niva_language
+from process_models.calendars import calendar_problems
 from process_models.errors import ExpressionError, Problem, TimerSpecError
 from process_models.expressions import compile_expression, is_expression
+from process_models.ids import id_problem
+from process_models.limits import MIN_CYCLE_PERIOD
 from process_models.registry import Registry, default_registry
-from process_models.schema import Definitions, FlowContainer, FlowNode, Process
+from process_models.schema import (
+    Definitions,
+    Expression,
+    FlowContainer,
+    FlowNode,
+    Process,
+    SequenceFlow,
+)
 from process_models.timers import IsoDuration, TimerKind, parse_timer
 
 __all__ = ["executable_processes", "reference_entries", "validate"]
@@ -33,6 +49,10 @@ _TIMER_KINDS: dict[str, TimerKind] = {
 }
 _SERVICE_KINDS = {"serviceTask", "sendTask"}
 _MESSAGE_WAITERS = {"intermediateCatchEvent", "boundaryEvent", "startEvent", "receiveTask"}
+# What other engines' expressions look like, to say so when one does not compile as CEL.
+_JUEL = re.compile(r"^\s*[$#]\{.*\}\s*$", re.DOTALL)
+_FEEL_EQUALS = re.compile(r"(?<![=!<>])=(?!=)")
+_FEEL_WORDS = re.compile(r"\b(?:and|or|then|else|satisfies)\b|\bnot\s*\(")
 
 
 def executable_processes(defs: Definitions) -> list[Process]:
@@ -45,6 +65,7 @@ def validate(
     *,
     registry: Registry | None = None,
     known_processes: Collection[str] | None = None,
+    min_cycle_period: timedelta = MIN_CYCLE_PERIOD,
 ) -> list[Problem]:
     """Every problem of the file's executable processes, in document order.
 
@@ -53,8 +74,10 @@ def validate(
         registry: task types and forms the model may name; the shipped registry by default.
         known_processes: process ids a call activity may start (deployed ones and those of
             the same deployment). None skips that check.
+        min_cycle_period: the shortest period a literal ``timeCycle`` may have.
     """
     checker = _Checker(defs, registry or default_registry, known_processes)
+    checker.min_cycle_period = min_cycle_period
     return checker.run()
 
 
@@ -72,7 +95,7 @@ def reference_entries(
     other way (``reference[key]``, the whole map): then it may read every entry.
     """
     checker = _Checker(defs, registry or default_registry, None)
-    checker._container(process, process.id, is_process=True)
+    checker._container(process, process)
     entries: set[str] = set()
     for source in checker.expression_sources:
         for found in _REFERENCE.finditer(source):
@@ -81,6 +104,38 @@ def reference_entries(
                 return None
             entries.add(entry.group(1) or entry.group(3))
     return frozenset(entries)
+
+
+class _Index:
+    """One container's nodes, outgoing flows and boundary events by id, built once.
+
+    `FlowContainer`'s own lookups scan the whole container; asked once per node, they
+    made validation quadratic in the size of the model.
+    """
+
+    def __init__(self, container: FlowContainer) -> None:
+        self.nodes: dict[str, FlowNode] = {}
+        self._outgoing: dict[str, list[SequenceFlow]] = {}
+        self._boundaries: dict[str, list[FlowNode]] = {}
+        for node in container.nodes:
+            self.nodes.setdefault(node.id, node)
+            if node.kind == "boundaryEvent" and node.attached_to_ref is not None:
+                self._boundaries.setdefault(node.attached_to_ref, []).append(node)
+        for flow in container.flows:
+            if flow.source_ref:
+                self._outgoing.setdefault(flow.source_ref, []).append(flow)
+
+    def node(self, node_id: str) -> FlowNode | None:
+        """The first node with this id, or None."""
+        return self.nodes.get(node_id)
+
+    def outgoing(self, node_id: str) -> list[SequenceFlow]:
+        """Flows leaving the node, in source order."""
+        return self._outgoing.get(node_id, [])
+
+    def boundary_events(self, attached_to: str) -> list[FlowNode]:
+        """Boundary events attached to the activity, in source order."""
+        return self._boundaries.get(attached_to, [])
 
 
 class _Checker:
@@ -95,6 +150,8 @@ class _Checker:
         self.known_processes = known_processes
         self.problems: list[Problem] = []
         self.expression_sources: list[str] = []
+        self.default_language = defs.attributes.get("expressionLanguage")
+        self.min_cycle_period = MIN_CYCLE_PERIOD
 
     def report(self, message: str, element_id: str | None, line: int | None) -> None:
         self.problems.append(Problem(message=message, element_id=element_id, line=line))
@@ -109,18 +166,23 @@ class _Checker:
             )
         self._duplicate_ids()
         for process in processes:
-            language = self.defs.attributes.get("expressionLanguage")
-            self.problems.extend(blockers(process, expression_language=language))
+            self.problems.extend(blockers(process, expression_language=self.default_language))
             self._process_settings(process)
-            self._container(process, process.id, is_process=True)
+            self._container(process, process)
         return sorted(self.problems, key=lambda p: (p.line or 0, p.element_id or ""))
 
     # --- whole file -----------------------------------------------------------------------
 
     def _duplicate_ids(self) -> None:
         seen: dict[str, int | None] = {}
-        for element_id, line in self._all_ids():
-            if element_id in seen:
+        for element_id, line, kind in self._all_ids():
+            if not element_id:
+                self.report(
+                    f"{kind} without id (line {line}): give every element a unique id",
+                    None,
+                    line,
+                )
+            elif element_id in seen:
                 first = seen[element_id]
                 self.report(
                     f"duplicate id {element_id!r} (first used on line {first}); "
@@ -131,18 +193,22 @@ class _Checker:
             else:
                 seen[element_id] = line
 
-    def _all_ids(self) -> Iterator[tuple[str, int | None]]:
+    def _all_ids(self) -> Iterator[tuple[str, int | None, str]]:
         for process in self.defs.processes:
-            yield process.id, process.line
+            yield process.id, process.line, "process"
             for node in process.all_nodes():
-                yield node.id, node.line
+                yield node.id, node.line, node.kind
             for flow in process.all_flows():
-                yield flow.id, flow.line
+                yield flow.id, flow.line, "sequenceFlow"
         for root in (*self.defs.messages, *self.defs.errors):
             if root.id:
-                yield root.id, root.line
+                yield root.id, root.line, ""
 
     def _process_settings(self, process: Process) -> None:
+        # A process id is part of every case's workflow id and of URLs (process_models.ids).
+        problem = id_problem(process.id, what="process id") if process.id else None
+        if problem is not None:
+            self.report(problem, process.id, process.line)
         if process.timezone is not None:
             try:
                 ZoneInfo(process.timezone)
@@ -153,15 +219,34 @@ class _Checker:
                     process.id,
                     process.line,
                 )
+        self._starters(process)
+        self.problems.extend(calendar_problems(process))
+
+    def _starters(self, process: Process) -> None:
+        # Who may start is decided before the case has variables: no expressions.
+        starters = process.starters
+        if starters is None:
+            return
+        for attribute, value in (
+            ("candidateGroups", starters.candidate_groups),
+            ("candidateOrgs", starters.candidate_orgs),
+        ):
+            if value is not None and is_expression(value):
+                self.report(
+                    f"niva:starters {attribute} must be a comma list, not an expression: who "
+                    "may start a case is known before it has variables",
+                    process.id,
+                    starters.line,
+                )
 
     # --- one process or subprocess ----------------------------------------------------------
 
-    def _container(self, container: FlowContainer, owner: str, *, is_process: bool) -> None:
-        ids = {node.id for node in container.nodes}
+    def _container(self, container: FlowContainer, owner: Process | FlowNode) -> None:
+        """Check a process (``owner`` is ``container``) or a subprocess (``owner`` holds it)."""
+        index = _Index(container)
+        ids = index.nodes
         starts = container.start_events()
-        if not starts:
-            where = "process" if is_process else "subprocess"
-            self.report(f"the {where} has no start event", owner, None)
+        self._starts(owner, starts)
         for flow in container.flows:
             for end, ref in (("source", flow.source_ref), ("target", flow.target_ref)):
                 if not ref:
@@ -173,13 +258,42 @@ class _Checker:
                         flow.id,
                         flow.line,
                     )
-        self._reachability(container, starts)
+        self._reachability(container, index, starts)
         for node in container.nodes:
-            self._node(container, node)
+            self._node(index, node)
             if node.subprocess is not None:
-                self._container(node.subprocess, node.id, is_process=False)
+                self._container(node.subprocess, node)
 
-    def _reachability(self, container: FlowContainer, starts: list[FlowNode]) -> None:
+    def _starts(self, owner: Process | FlowNode, starts: list[FlowNode]) -> None:
+        if isinstance(owner, Process):
+            if not starts:
+                self.report("the process has no start event", owner.id, owner.line or 1)
+            return
+        if owner.triggered_by_event:
+            # Each start of an event subprocess is a trigger of its own; which one fired
+            # would decide nothing else, so BPMN allows exactly one.
+            if len(starts) != 1:
+                self.report(
+                    f"an event subprocess needs exactly one start event (it has {len(starts)}), "
+                    "with a message, timer or error trigger",
+                    owner.id,
+                    owner.line,
+                )
+            return
+        # An embedded subprocess starts when a token reaches it: only a none start can run
+        # then (a triggered start is the subset's problem, reported on the start itself).
+        if not any(not start.event_definitions for start in starts):
+            which = "none start event" if starts else "start event"
+            self.report(
+                f"the subprocess has no {which}: an embedded subprocess starts when a token "
+                "reaches it; add a start event without a trigger",
+                owner.id,
+                owner.line,
+            )
+
+    def _reachability(
+        self, container: FlowContainer, index: _Index, starts: list[FlowNode]
+    ) -> None:
         reached: set[str] = set()
         # An event subprocess starts by its own trigger, so it is an entry point too.
         frontier = [n.id for n in starts] + [n.id for n in container.nodes if n.triggered_by_event]
@@ -188,8 +302,8 @@ class _Checker:
             if current in reached:
                 continue
             reached.add(current)
-            frontier.extend(f.target_ref for f in container.outgoing(current) if f.target_ref)
-            frontier.extend(b.id for b in container.boundary_events(current))
+            frontier.extend(f.target_ref for f in index.outgoing(current) if f.target_ref)
+            frontier.extend(b.id for b in index.boundary_events(current))
         for node in container.nodes:
             if node.id not in reached and starts:
                 self.report(
@@ -198,7 +312,7 @@ class _Checker:
             if (
                 node.kind != "endEvent"
                 and not node.triggered_by_event
-                and not container.outgoing(node.id)
+                and not index.outgoing(node.id)
             ):
                 self.report(
                     "dead end: nothing leaves this node; add a sequence flow or an end event",
@@ -206,7 +320,7 @@ class _Checker:
                     node.line,
                 )
 
-    def _node(self, container: FlowContainer, node: FlowNode) -> None:
+    def _node(self, index: _Index, node: FlowNode) -> None:
         ext = node.niva
         if node.kind in _SERVICE_KINDS:
             self._task_definition(node)
@@ -232,11 +346,11 @@ class _Checker:
         if ext.subscription is not None and ext.subscription.ttl:
             self._duration(ext.subscription.ttl, node.id, ext.subscription.line, "ttl")
         self._events(node)
-        self._gateway(container, node)
+        self._gateway(index, node)
         self._loop(node)
         self._call(node)
         if node.kind == "boundaryEvent":
-            host = container.node(node.attached_to_ref or "")
+            host = index.node(node.attached_to_ref or "")
             if host is None or not host.is_activity:
                 self.report(
                     f"boundary event is attached to {node.attached_to_ref!r}, which is not "
@@ -282,17 +396,21 @@ class _Checker:
                 )
             elif timer is not None:
                 kind, value = timer
-                if value.language not in (None, "cel"):
+                if not self._is_niva(value):
                     continue  # a foreign language is a blocker, reported by the subset check
                 if is_expression(value.body.strip()):
                     self._expression(value.body.strip(), node.id, value.line)
                 else:
                     try:
-                        parse_timer(_TIMER_KINDS[kind], value.body.strip(), element_id=node.id)
+                        spec = parse_timer(
+                            _TIMER_KINDS[kind], value.body.strip(), element_id=node.id
+                        )
                     except TimerSpecError as exc:
                         self.report(
                             f"{exc.reason} (value: {exc.value!r})", node.id, value.line or node.line
                         )
+                    else:
+                        self._cycle_period(spec.duration if kind == "timeCycle" else None, node)
             elif definition.kind == "message" and node.kind in _MESSAGE_WAITERS:
                 self._message_name(node, definition.message_ref)
             elif (
@@ -308,6 +426,19 @@ class _Checker:
         if node.kind == "receiveTask":
             self._message_name(node, node.attributes.get("messageRef"))
 
+    def _cycle_period(self, period: IsoDuration | None, node: FlowNode) -> None:
+        # Each firing is history the case keeps and work a worker does; a cycle of seconds
+        # fills both (and replays every missed firing after downtime).
+        least = self.min_cycle_period.total_seconds()
+        if period is not None and period.approximate_seconds() < least:
+            self.report(
+                f"the cycle repeats every {period}, more often than the shortest period "
+                f"allowed, {_seconds(least)} (setting NIVA_LIMITS_MIN_CYCLE_SECONDS); "
+                "use a longer period",
+                node.id,
+                node.line,
+            )
+
     def _message_name(self, node: FlowNode, message_ref: str | None) -> None:
         subscription = node.niva.subscription
         if subscription is not None and subscription.message_name:
@@ -321,8 +452,8 @@ class _Checker:
                 node.line,
             )
 
-    def _gateway(self, container: FlowContainer, node: FlowNode) -> None:
-        outgoing = container.outgoing(node.id)
+    def _gateway(self, index: _Index, node: FlowNode) -> None:
+        outgoing = index.outgoing(node.id)
         if node.default_flow is not None and node.default_flow not in {f.id for f in outgoing}:
             self.report(
                 f"default flow {node.default_flow!r} is not an outgoing flow of this element",
@@ -331,8 +462,10 @@ class _Checker:
             )
         for flow in outgoing:
             condition = flow.condition
-            if condition is not None and condition.language in (None, "cel"):
-                self._expression(condition.body.strip(), flow.id, condition.line or flow.line)
+            if condition is not None and self._is_niva(condition):
+                self._expression(
+                    condition.body.strip(), flow.id, condition.line or flow.line, "the condition"
+                )
         if node.kind == "exclusiveGateway" and len(outgoing) > 1:
             for flow in outgoing:
                 if flow.condition is None and flow.id != node.default_flow:
@@ -344,7 +477,7 @@ class _Checker:
                     )
         if node.kind == "eventBasedGateway":
             for flow in outgoing:
-                target = container.node(flow.target_ref or "")
+                target = index.node(flow.target_ref or "")
                 if target is not None and not (
                     target.kind == "receiveTask"
                     or (
@@ -375,9 +508,12 @@ class _Checker:
                 self.report("niva:loop has no inputCollection", node.id, nl.line)
             self._maybe_expression(nl.input_collection, node.id, nl.line)
             self._maybe_expression(nl.output_element, node.id, nl.line)
-        for expression in (loop.loop_cardinality, loop.completion_condition):
-            if expression is not None and expression.language in (None, "cel"):
-                self._expression(expression.body.strip(), node.id, expression.line)
+        for what, expression in (
+            ("the loop cardinality", loop.loop_cardinality),
+            ("the completion condition", loop.completion_condition),
+        ):
+            if expression is not None and self._is_niva(expression):
+                self._expression(expression.body.strip(), node.id, expression.line, what)
 
     def _call(self, node: FlowNode) -> None:
         if node.kind != "callActivity":
@@ -408,14 +544,29 @@ class _Checker:
 
     # --- values ---------------------------------------------------------------------------
 
-    def _expression(self, source: str, element_id: str, line: int | None) -> None:
+    def _is_niva(self, expression: Expression) -> bool:
+        """True when the expression is in niva's language (its own or the file's default)."""
+        return is_niva_language(expression.language or self.default_language)
+
+    def _expression(
+        self, source: str, element_id: str, line: int | None, what: str | None = None
+    ) -> None:
         # Conditions and cardinalities are always expressions; the '=' prefix is optional.
         text = source if is_expression(source) else f"={source}"
+        if what is not None and not text[1:].strip():
+            self.report(
+                f"{what} is empty: write a CEL expression (e.g. amount > 1000) or remove it",
+                element_id,
+                line,
+            )
+            return
         self.expression_sources.append(text)
         try:
             compile_expression(text, element_id=element_id)
         except ExpressionError as exc:
-            self.report(f"{exc.reason} (expression: {exc.expression})", element_id, line)
+            hint = _foreign_dialect(text[1:])
+            reason = f"{exc.reason}; {hint}" if hint else exc.reason
+            self.report(f"{reason} (expression: {exc.expression})", element_id, line)
 
     def _maybe_expression(self, value: str | None, element_id: str, line: int | None) -> None:
         if value is not None and is_expression(value):
@@ -429,3 +580,30 @@ class _Checker:
             IsoDuration.parse(value)
         except TimerSpecError as exc:
             self.report(f"{what}: {exc.reason} (value: {value!r})", element_id, line)
+
+
+def _foreign_dialect(text: str) -> str | None:
+    """A hint when an expression that does not compile as CEL looks like FEEL or JUEL."""
+    if _JUEL.match(text):
+        dialect = "JUEL (Camunda 7)"
+    elif _FEEL_EQUALS.search(_without_strings(text)) or _FEEL_WORDS.search(text):
+        dialect = "FEEL"
+    else:
+        return None
+    return (
+        f"this looks like {dialect}, but niva's expressions are CEL: == for equality, "
+        "&& and || for and/or, no ${…} (e.g. =amount > 1000 && region == 'SE-AB'); "
+        "FEEL is for Camunda 8 models (zeebe: extensions), a separate dialect"
+    )
+
+
+def _without_strings(text: str) -> str:
+    """The text with its quoted strings emptied, so an '=' inside one is not counted."""
+    return re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "''", text)
+
+
+def _seconds(seconds: float) -> str:
+    """A period for people: ``1 min``, ``90 s``."""
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"

@@ -8,17 +8,30 @@ case title, so the Web UI's list reads like a register of cases.
 
 from __future__ import annotations
 
+import json
+
 from pydantic import JsonValue
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
 from process_models.deployments import ModelStore
+from process_models.limits import EngineLimits
+from starter.settings import ApiSettings, LimitSettings
 from workflows import search_attributes as sa
 from workflows.candidates import Actor
 from workflows.contract import InstanceResult, StartInstanceInput
 from workflows.visibility import jurisdiction
 
-__all__ = ["instance_id", "start_case"]
+__all__ = ["MAX_START_BYTES", "StartTooLargeError", "instance_id", "start_case"]
+
+MAX_START_BYTES = 2 * 1024 * 1024 - 64 * 1024
+"""The largest start input (the model's source and the variables, as JSON) a case may be
+started with: Temporal refuses a payload over 2 MB, with a margin for the envelope."""
+
+
+class StartTooLargeError(ValueError):
+    """The start variables exceed the case's variables limit, or the start input (model
+    and variables) exceeds what Temporal accepts in one payload."""
 
 
 def instance_id(process_id: str, business_key: str) -> str:
@@ -39,12 +52,19 @@ async def start_case(
     start_event: str | None = None,
     actor: Actor | None = None,
     continue_after_events: int | None = None,
+    limits: EngineLimits | None = None,
+    api_url: str | None = None,
 ) -> WorkflowHandle[object, InstanceResult]:
     """Start a case of the latest (or the named) version of a deployed process.
+
+    The case runs under ``limits``, by default those of `starter.settings.LimitSettings`
+    (``NIVA_LIMITS_*``), and its details link to its diagram page on the API at
+    ``api_url`` (by default ``NIVA_API_PUBLIC_URL``).
 
     Raises:
         UnknownModelError: the process or version is not deployed.
         WorkflowAlreadyStartedError: a case with that business key is running.
+        StartTooLargeError: the variables, or the model and variables, are too large.
     """
     source = store.source(process_id, version)
     start = StartInstanceInput(
@@ -54,7 +74,10 @@ async def start_case(
         variables=variables or {},
         start_event=start_event,
         actor=actor,
+        limits=limits if limits is not None else LimitSettings().engine_limits(),
+        api_url=api_url or ApiSettings().public_url,
     )
+    _check_size(start)
     if continue_after_events is not None:
         start.continue_after_events = continue_after_events
     return await client.start_workflow(
@@ -74,3 +97,21 @@ async def start_case(
             ]
         ),
     )
+
+
+def _check_size(start: StartInstanceInput) -> None:
+    """Refuse a start that the case could not hold, before Temporal sees it."""
+    variables = len(json.dumps(start.variables, separators=(",", ":"), ensure_ascii=False).encode())
+    if variables > start.limits.max_variables_bytes:
+        raise StartTooLargeError(
+            f"the start variables take {variables:,} bytes, more than the "
+            f"{start.limits.max_variables_bytes:,} a case may hold "
+            "(NIVA_LIMITS_MAX_VARIABLES_BYTES)"
+        )
+    total = len(start.model_dump_json().encode())
+    if total > MAX_START_BYTES:
+        raise StartTooLargeError(
+            f"the model {start.model.process_id} version {start.model.version} and the start "
+            f"variables take {total:,} bytes, more than the {MAX_START_BYTES:,} Temporal "
+            "accepts in one payload; deploy a smaller model (split it with call activities)"
+        )

@@ -9,6 +9,14 @@ with beredningsgrupp 1, one waits for Socialstyrelsen's decision, one was decide
 NHV, and one was decided NHV at two units: its call for applications is open with three
 applications in.
 
+`record_demo_follow_ups` writes demo data to the statistics store: the yearly follow-ups of
+the three calendar years before the current one, for two or three units in each of those
+nine care areas, so that the public follow-up of last year (``niva report follow-up``,
+``GET /reports/follow-up/{year}``) is not empty on a fresh stack. They stand for permits of
+an earlier round, not for the demo cases above (a case cannot be run through years of time
+on a dev server): invented figures, plausible in size, written through the
+``record_follow_up`` activity itself under case ids ``se_nhv_permit:demo-<care area>:<region>``.
+
 The example payloads (`nomination`, `expert_group`, …) satisfy the ``se.nhv`` forms; the
 scenario tests use them for the parts of a payload they do not look at.
 """
@@ -18,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import structlog
@@ -27,8 +35,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from activities.statistics import RecordFollowUpActivity, RecordFollowUpResult, StatisticsStore
 from process_models.deployments import ModelStore
 from process_models.reference import load_reference
+from service_contract import RECORD_FOLLOW_UP, ServiceCall
 from starter.cases import instance_id, start_case
 from workflows.candidates import Actor
 from workflows.contract import CompleteTaskInput, CompleteTaskResult, OpenTask
@@ -47,6 +57,7 @@ __all__ = [
     "nomination",
     "permit_decision",
     "prioritisation",
+    "record_demo_follow_ups",
     "referral_response",
     "start_se_demo_cases",
 ]
@@ -344,6 +355,8 @@ async def start_se_demo_cases(
     actor: ActorFor | None = None,
     *,
     within: float = 30.0,
+    key_prefix: str = "",
+    api_url: str | None = None,
 ) -> list[str]:
     """Start the first-round care areas as designation cases, each at another stage.
 
@@ -356,6 +369,9 @@ async def start_se_demo_cases(
         actor: who completes each task, by organisation and role (`demo_actor` by default;
             ``niva dev`` passes its demo principals).
         within: seconds to wait for each task to open.
+        key_prefix: put before each care area's id to make the business key, so that a
+            second set of demo cases can run beside the first on one server.
+        api_url: the API whose diagram pages the cases' details link to.
 
     Returns:
         The workflow ids of the cases started now.
@@ -373,7 +389,7 @@ async def start_se_demo_cases(
     for area, stage in zip(areas, _STAGES, strict=False):
         if not isinstance(area, dict):
             continue
-        key, name = str(area["id"]), str(area["name"])
+        key, name = f"{key_prefix}{area['id']}", str(area["name"])
         listed = area.get("nominating_npos")
         npos = [str(n) for n in listed] if isinstance(listed, list) else []
         patients = area.get("patients_per_year")
@@ -388,6 +404,7 @@ async def start_se_demo_cases(
                 task_queue=task_queue,
                 variables=variables,
                 actor=who(npos[0], "npo") if npos else None,
+                api_url=api_url,
             )
         except WorkflowAlreadyStartedError:
             log.info("demo case exists", business_key=key)
@@ -396,3 +413,129 @@ async def start_se_demo_cases(
         started.append(handle.id)
         log.info("demo case started", workflow_id=handle.id, stage=stage)
     return started
+
+
+# --- demo data for the statistics store -------------------------------------------------------
+
+DEMO_FOLLOW_UP_YEARS = 3
+"""How many calendar years before the current one the demo follow-ups cover."""
+
+_POPULATION_THOUSANDS: dict[str, int] = {
+    "SE-AB": 2450, "SE-C": 400, "SE-D": 305, "SE-E": 470, "SE-F": 370, "SE-G": 205,
+    "SE-H": 247, "SE-I": 61, "SE-K": 158, "SE-M": 1420, "SE-N": 350, "SE-O": 1750,
+    "SE-S": 283, "SE-T": 306, "SE-U": 280, "SE-W": 288, "SE-X": 288, "SE-Y": 243,
+    "SE-Z": 131, "SE-AC": 275, "SE-BD": 250,
+}  # fmt: skip
+"""The regions' inhabitants, rounded: where the demo's patients come from."""
+
+
+def _wobble(*parts: object) -> int:
+    """A stable number in 0..65535 for ``parts``: variation without randomness, so a
+    restart writes the same figures."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:2], "big")
+
+
+def _apportion(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """``total`` split in proportion to ``weights`` (largest remainders), zeros left out."""
+    whole = sum(weights.values())
+    shares = {key: total * weight / whole for key, weight in weights.items()}
+    counts = {key: int(share) for key, share in shares.items()}
+    by_remainder = sorted(shares, key=lambda key: (counts[key] - shares[key], key))
+    for key in by_remainder[: total - sum(counts.values())]:
+        counts[key] += 1
+    return {key: count for key, count in counts.items() if count}
+
+
+def _home_regions(patients: int, holder: str, parents: dict[str, str]) -> dict[str, int]:
+    """Patients by home region: by population, most from the unit's own region and its
+    sjukvårdsregion, since care close to home is chosen first."""
+    weights = {
+        region: float(people)
+        * (6.0 if region == holder else 2.0 if parents.get(region) == parents.get(holder) else 1.0)
+        for region, people in _POPULATION_THOUSANDS.items()
+    }
+    return _apportion(patients, weights)
+
+
+def _demo_follow_up_calls(today: date) -> list[ServiceCall]:
+    """The ``record_follow_up`` calls of the demo permits, as their cases would make them."""
+    reference = load_reference()
+    areas = [a for a in reference.get("nhv_care_areas") or [] if isinstance(a, dict)]
+    organisations = [o for o in reference.get("organisations") or [] if isinstance(o, dict)]
+    parents = {str(o["id"]): str(o.get("parent", "")) for o in organisations}
+    hospitals = [
+        (str(o["parent"]), str(o["name"]))
+        for o in organisations
+        if o.get("kind") == "university_hospital" and str(o.get("parent", "")).startswith("SE-")
+    ]
+    years = range(today.year - DEMO_FOLLOW_UP_YEARS, today.year)
+    calls: list[ServiceCall] = []
+    for index, area in enumerate(areas):
+        listed = area.get("patients_per_year")
+        per_year = listed if isinstance(listed, int) and listed > 0 else 100
+        count = 2 + index % 2
+        units = [hospitals[(2 * index + k) % len(hospitals)] for k in range(count)]
+        stay_base = 2.5 + 1.5 * (index % 5)
+        for rank, (holder, unit_name) in enumerate(units):
+            business_key = f"demo-{area['id']}:{holder}"
+            share = (count - rank) / sum(range(1, count + 1))
+            for offset, year in enumerate(years):
+                wobble = _wobble(business_key, year)
+                # A slowly growing volume as the care moves to the units that hold permits.
+                patients = max(3, round(per_year * share * (0.9 + 0.05 * offset)) + wobble % 7 - 3)
+                treatments = patients + round(patients * (10 + wobble % 30) / 100)
+                stay = round(stay_base + (wobble % 11 - 5) / 10, 1)
+                # The smallest of three units fell short of the conditions in the first year.
+                met = not (count == 3 and rank == 2 and offset == 0)
+                follow_up: dict[str, JsonValue] = {
+                    "year": year,
+                    "patients": patients,
+                    "treatments": treatments,
+                    "average_length_of_stay_days": stay,
+                    "complications": round(patients * 0.04) + (wobble >> 8) % 2,
+                    "conditions_met": met,
+                    "patients_by_home_region": dict(_home_regions(patients, holder, parents)),
+                }
+                calls.append(
+                    ServiceCall(
+                        type=RECORD_FOLLOW_UP,
+                        element_id="RecordFollowUp",
+                        task_id=f"RecordFollowUp#demo-{year}",
+                        case_id=f"se_nhv_permit:{business_key}",
+                        process_id="se_nhv_permit",
+                        process_version=1,
+                        business_key=business_key,
+                        # Reviewed in May after the year, as Socialstyrelsen does.
+                        now=datetime(year + 1, 5, 20, 10, 0, tzinfo=UTC),
+                        timezone="Europe/Stockholm",
+                        inputs={
+                            "care_area": str(area["name"]),
+                            "holder": holder,
+                            "unit_name": unit_name,
+                            "follow_up": follow_up,
+                            "review_conditions_met": met,
+                        },
+                    )
+                )
+    return calls
+
+
+async def record_demo_follow_ups(
+    statistics: StatisticsStore, *, today: date
+) -> list[RecordFollowUpResult]:
+    """Write the demo follow-ups (demo data: see the module's docstring) to ``statistics``.
+
+    Each goes through the ``record_follow_up`` activity's own code, so it is stored as a
+    permit case's follow-up would be. Idempotent: rows are keyed by case id and year and
+    written as upserts, so running again (``niva dev`` restarted) adds nothing.
+
+    Args:
+        statistics: the statistics store the workers write to.
+        today: the current date: the follow-ups cover the three calendar years before it.
+
+    Returns:
+        The key of each row written.
+    """
+    activity = RecordFollowUpActivity(statistics)
+    return [await activity.record_follow_up(call) for call in _demo_follow_up_calls(today)]

@@ -42,12 +42,15 @@ from process_models.deployments import ModelStore
 from process_models.expressions import compile_expression, is_expression
 from process_models.schema import FlowNode
 from process_models.timers import TimerSpec, parse_datetime, parse_timer
+from starter.settings import LimitSettings
 from workflows.contract import StartInstanceInput
 
-__all__ = ["schedule_id", "schedule_spec", "sync_schedules"]
+__all__ = ["schedule_id", "schedule_spec", "sync_schedules", "timer_start_schedules"]
 
 log = structlog.get_logger("niva.schedules")
 _PREFIX = "niva:"
+_LAST_YEAR = 2100
+"""The last year a Temporal calendar spec may name."""
 
 
 def schedule_id(process_id: str, start_event_id: str) -> str:
@@ -106,7 +109,8 @@ def schedule_spec(
                 hour=calendar.hour,
                 day_of_month=calendar.day_of_month,
                 month=calendar.month,
-                year=[ScheduleRange(anchor.year, 9999, months // 12)],
+                # Temporal takes years up to 2100 only; a later year would refuse the spec.
+                year=[ScheduleRange(anchor.year, _LAST_YEAR, months // 12)],
             )
         else:
             calendar = ScheduleCalendarSpec(
@@ -145,6 +149,21 @@ def _calendar(at: datetime, *, year: bool) -> ScheduleCalendarSpec:
     )
 
 
+def timer_start_schedules(store: ModelStore) -> list[str]:
+    """The ids of the schedules the latest deployed versions want (no Temporal needed)."""
+    wanted = []
+    for model in store.latest():
+        process = store.definitions(model).process(model.process_id)
+        if process is None:
+            continue
+        wanted += [
+            schedule_id(model.process_id, start.id)
+            for start in process.start_events()
+            if "timer" in start.event_kinds()
+        ]
+    return sorted(wanted)
+
+
 async def sync_schedules(client: Client, store: ModelStore, *, task_queue: str) -> list[str]:
     """Create, update and delete schedules to match the latest deployed versions.
 
@@ -152,6 +171,7 @@ async def sync_schedules(client: Client, store: ModelStore, *, task_queue: str) 
     """
     wanted: dict[str, Schedule] = {}
     now = datetime.now(UTC)
+    limits = LimitSettings().engine_limits()
     for model in store.latest():
         source = store.source(model.process_id)
         process = store.definitions(model).process(model.process_id)
@@ -170,6 +190,7 @@ async def sync_schedules(client: Client, store: ModelStore, *, task_queue: str) 
                     business_key="",
                     title=f"{start.name or start.id}",
                     start_event=start.id,
+                    limits=limits,
                 ),
                 id=workflow_id,
                 task_queue=task_queue,

@@ -8,7 +8,9 @@ environment (or a ``.env`` file in the working directory) overrides it:
   (`ServiceSettings`, the fields of `activities.settings.ActivitySettings`)
 - ``NIVA_LOG_*``    logging (`LogSettings`)
 - ``NIVA_WORKER_*`` the Temporal worker (`WorkerSettings`)
+- ``NIVA_LIMITS_*`` what one case may hold and do (`LimitSettings`)
 - ``NIVA_API_*``    the HTTP API (`ApiSettings`)
+- ``NIVA_MODELS_*`` what a deployment accepts (`ModelSettings`)
 - ``NIVA_DEV_*``    the embedded stack of ``niva dev`` (`DevSettings`)
 - ``NIVA_CODEC_*``  optional payload encryption (`CodecSettings`)
 
@@ -23,17 +25,21 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.settings import ActivitySettings
+from process_models.deployments import DeployLimits
+from process_models.limits import EngineLimits
 
 __all__ = [
     "ApiSettings",
     "CodecSettings",
     "DataSettings",
     "DevSettings",
+    "LimitSettings",
     "LogSettings",
+    "ModelSettings",
     "Port",
     "ServiceSettings",
     "WorkerSettings",
@@ -97,9 +103,22 @@ class ServiceSettings(_NivaSettings, ActivitySettings):
     Every field of `activities.settings.ActivitySettings` (``NIVA_SERVICE_SMTP_HOST``,
     ``NIVA_SERVICE_SMTP_PASSWORD``, ``NIVA_SERVICE_WEBHOOK_URL``, ``NIVA_SERVICE_S3_BUCKET``,
     …); the outbox, sent-log and documents default to folders of the data directory.
+    The statistics store's URL is also read from ``NIVA_STATS_URL``, its documented name.
     """
 
-    model_config = SettingsConfigDict(env_prefix="NIVA_SERVICE_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="NIVA_SERVICE_", extra="forbid", validate_by_name=True
+    )
+
+    # An alias ignores env_prefix, so both variable names are spelled out; the first one set
+    # wins. validate_by_name keeps ServiceSettings(statistics_url=...) working.
+    statistics_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NIVA_STATS_URL", "NIVA_SERVICE_STATISTICS_URL"),
+        description="A SQLAlchemy URL of the statistics store instead of the SQLite file, "
+        "e.g. postgresql+psycopg://user:password@host/niva (NIVA_STATS_URL, or "
+        "NIVA_SERVICE_STATISTICS_URL); unset: the SQLite file in the data directory.",
+    )
 
     def for_data_dir(self, data: DataSettings) -> ActivitySettings:
         """The activities' settings: what was configured, the rest under the data dir."""
@@ -163,12 +182,31 @@ class WorkerSettings(_NivaSettings):
         return f"{host}:{self.metrics_port}"
 
 
+class LimitSettings(_NivaSettings, EngineLimits):
+    """What one case may hold and do, read from ``NIVA_LIMITS_<FIELD>``: every field of
+    `process_models.limits.EngineLimits` (``NIVA_LIMITS_MAX_MULTI_INSTANCE``,
+    ``NIVA_LIMITS_MAX_VARIABLES_BYTES``, ``NIVA_LIMITS_MIN_CYCLE_SECONDS``, …), with its
+    defaults. A case keeps the limits it was started with."""
+
+    model_config = SettingsConfigDict(env_prefix="NIVA_LIMITS_")
+
+    def engine_limits(self) -> EngineLimits:
+        """These limits as a case carries them in its start input."""
+        return EngineLimits.model_validate(self.model_dump())
+
+
 class ApiSettings(_NivaSettings):
     """The back-office HTTP API."""
 
     model_config = SettingsConfigDict(env_prefix="NIVA_API_")
 
     host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    public_url: str | None = Field(
+        default=None,
+        description="The API's address as operators reach it (e.g. https://niva.example.org):"
+        " cases started through it link their current details in the Web UI to their diagram "
+        "page. `niva dev` sets it to its own API.",
+    )
     port: Port = Field(default=8000, description="TCP port of the API.")
     tokens_file: Path | None = Field(
         default=None,
@@ -207,6 +245,18 @@ class ApiSettings(_NivaSettings):
         ge=1,
         description="The largest attachment or BPMN file a request may upload, in bytes.",
     )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="The largest body of any other request (JSON: a start, a completion, "
+        "a message), in bytes; a larger one is refused with 413 before it is read.",
+    )
+    max_json_depth: int = Field(
+        default=64,
+        ge=2,
+        description="How deeply a JSON body may nest objects and arrays; a deeper one is "
+        "refused with 400 before it is parsed.",
+    )
     query_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -226,6 +276,36 @@ class ApiSettings(_NivaSettings):
         description="How often a request is retried, with backoff, when Temporal answers "
         "that it is busy (resource exhausted), before the API answers 429.",
     )
+
+
+class ModelSettings(_NivaSettings):
+    """What a deployment accepts (API and ``niva models deploy --local``)."""
+
+    model_config = SettingsConfigDict(env_prefix="NIVA_MODELS_")
+
+    max_bytes: int = Field(
+        default=DeployLimits().max_model_bytes,
+        ge=1,
+        description="The largest BPMN file a deployment accepts, in bytes; a larger one is "
+        "refused (413). Every case carries its model, within Temporal's 2 MB per payload.",
+    )
+    max_elements: int = Field(
+        default=DeployLimits().max_elements,
+        ge=1,
+        description="The most flow elements (nodes and sequence flows, at any depth) one "
+        "process may have; a larger one is a validation problem (422).",
+    )
+
+    def deploy_limits(self, *, min_cycle_seconds: float | None = None) -> DeployLimits:
+        """These limits for the model store, with the engine's minimum timer cycle
+        (``NIVA_LIMITS_MIN_CYCLE_SECONDS`` unless given)."""
+        if min_cycle_seconds is None:
+            min_cycle_seconds = LimitSettings().min_cycle_seconds
+        return DeployLimits(
+            max_model_bytes=self.max_bytes,
+            max_elements=self.max_elements,
+            min_cycle_seconds=min_cycle_seconds,
+        )
 
 
 class DevSettings(_NivaSettings):

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, JsonValue
 
 from process_models.deployments import ModelSource
+from process_models.limits import EngineLimits
 from workflows.candidates import Actor
 from workflows.state import InstanceState
 
@@ -52,6 +53,22 @@ class StartInstanceInput(BaseModel):
         ge=100,
         description="Continue as new at a quiet point once the history is this long "
         "(also whenever Temporal suggests it).",
+    )
+    limits: EngineLimits = Field(
+        default_factory=EngineLimits,
+        description="What the case may hold and do (`process_models.limits`); a child case "
+        "inherits its parent's.",
+    )
+    depth: int = Field(
+        default=0,
+        ge=0,
+        description="How many call activities started this case: 0 for a "
+        "case started by a person or a schedule.",
+    )
+    api_url: str | None = Field(
+        default=None,
+        description="Where the API is served (NIVA_API_PUBLIC_URL): the case's current "
+        "details in the Web UI link to its diagram page there. Unset: no link.",
     )
 
 

@@ -19,22 +19,36 @@ Execution model:
 - When an activity finishes its token's phase becomes ``complete``: outputs are mapped
   and the token leaves on the next `run`. A failing expression in either phase parks the
   token in an incident; `retry_incident` re-runs that phase.
+- A BPMN error (a service's ``BpmnError``, an error end event) is caught by the innermost
+  matching error boundary or error-start event subprocess of the enclosing scopes. Uncaught,
+  it parks what threw in an incident (the activity, or the token at the error end event),
+  and `retry_incident` runs that again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from pydantic import JsonValue
 
+from process_models.calendars import NO_CALENDAR, on_working_day
 from process_models.errors import ExpressionError, TimerSpecError
+from process_models.limits import DEFAULT_LIMITS, EngineLimits
 from process_models.schema import FlowNode
-from process_models.timers import IsoDuration, TimerSpec, add_duration, next_fire
+from process_models.timers import (
+    IsoDuration,
+    TimerSpec,
+    add_duration,
+    check_cycle_period,
+    missed_firings,
+    next_fire,
+)
+from workflows.candidates import Actor, may_act
 from workflows.effects import CancelChild, CancelService, Effect, StartChild, StartService
 from workflows.model import ExecutableModel, split_list
 from workflows.state import (
@@ -44,6 +58,7 @@ from workflows.state import (
     BufferedMessage,
     CompletedTask,
     Incident,
+    IncidentKind,
     InstanceState,
     MultiInstanceState,
     Scope,
@@ -52,19 +67,65 @@ from workflows.state import (
     Token,
 )
 
-__all__ = ["Interpreter", "ModelFailure", "payload_digest"]
+__all__ = [
+    "CASE_LIMITS_PATCH",
+    "ERROR_PROPAGATION_PATCH",
+    "EVENT_SUBPROCESS_REARM_PATCH",
+    "MESSAGE_SENDERS_PATCH",
+    "Interpreter",
+    "ModelFailure",
+    "json_bytes",
+    "payload_digest",
+    "variables_bytes",
+]
 
 _SERVICE_KINDS = frozenset({"serviceTask", "sendTask"})
 _PASS_THROUGH_KINDS = frozenset({"task", "manualTask"})
-_MAX_STEPS = 10_000
+_THROTTLED_KINDS = frozenset({"serviceTask", "sendTask", "callActivity", "subProcess"})
+_LEGACY_MAX_STEPS = 10_000
+
+CASE_LIMITS_PATCH = "niva-case-limits"
+"""The limits of `process_models.limits` apply (multi-instance cardinality and throttling,
+steps, tokens, variables size, call depth, the minimum cycle period, one firing of a late
+cycle). Asked only when a limit is crossed, so a case within the limits records no marker,
+and a history recorded before the limits replays as it ran."""
+
+MESSAGE_SENDERS_PATCH = "niva-message-senders"
+"""A buffered message is delivered only to a subscription whose candidates admit its
+sender, and sending a message no longer makes the sender's organisation a participant."""
+
+EVENT_SUBPROCESS_REARM_PATCH = "niva-event-subprocess-once"
+"""A non-interrupting event subprocess start is not armed again when it triggers (which
+made a duration fire again and again, and a message or cycle start trigger twice)."""
+ERROR_PROPAGATION_PATCH = "niva-error-propagation"
+"""BPMN errors caught by error-start event subprocesses too; uncaught, an incident on the
+activity (or error end event) that threw."""
 
 
 class ModelFailure(Exception):
-    """A failure of the model at run time (an expression, a gateway with no way out)."""
+    """A failure of the model at run time (an expression, a gateway with no way out).
 
-    def __init__(self, kind: str, message: str) -> None:
+    Its ``kind`` is an `IncidentKind`: every model failure can become an incident.
+    """
+
+    def __init__(self, kind: IncidentKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+def json_bytes(value: Any) -> int:
+    """How many bytes ``value`` takes as compact UTF-8 JSON (as Temporal stores it)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+
+
+def variables_bytes(state: InstanceState) -> int:
+    """The size of a case's variables as JSON: the root's, every scope's, and the items of
+    every multi-instance activity (a copy of its collection, carried in the state)."""
+    return (
+        json_bytes(state.variables)
+        + sum(json_bytes(scope.variables) for scope in state.scopes.values())
+        + sum(json_bytes(a.multi.items) for a in state.activities.values() if a.multi)
+    )
 
 
 def payload_digest(payload: Any) -> str:
@@ -76,11 +137,25 @@ def payload_digest(payload: Any) -> str:
 class Interpreter:
     """Runs one case: call a method, then `run`, then carry out `take_effects()`."""
 
-    def __init__(self, model: ExecutableModel, state: InstanceState) -> None:
+    def __init__(
+        self,
+        model: ExecutableModel,
+        state: InstanceState,
+        *,
+        limits: EngineLimits = DEFAULT_LIMITS,
+        depth: int = 0,
+    ) -> None:
         self.model = model
         self.state = state
+        self.limits = limits
+        self.depth = depth
+        self._wrote = False
+        """How many call activities started this case (0 for a case started otherwise)."""
         self._effects: list[Effect] = []
         self.now: datetime = datetime.min
+        self.patched: Callable[[str], bool] = lambda _patch_id: True
+        """Whether a behaviour change applies (`workflow.patched` in a case, so histories
+        recorded before the change replay the old way; always true elsewhere)."""
 
     # --- public API -----------------------------------------------------------------------
 
@@ -110,25 +185,43 @@ class Interpreter:
         self.now = now
         self._expire_buffered()
         token: Token | None = None
-        for steps in range(_MAX_STEPS):
+        steps = work = 0
+        # The budget counts work, not time, so every replay stops at the same step.
+        while not self._out_of_steps(work, steps):
+            work += self._step_cost()
+            steps += 1
             if self._deliver_buffered():
                 continue
             token = next((t for t in self.state.tokens.values() if t.status == "ready"), None)
             if token is None or self.state.ended:
-                if steps and not self.state.ended:
+                if steps > 1 and not self.state.ended:
                     self.recompute_timers()
                 return
             self._step(token)
-        # A loop without a wait state would spin for ever: park it, the case stays usable.
+        # A loop without a wait state would spin for ever, and a very long run of steps
+        # would outlast the workflow task: park the token, the case stays usable, and a
+        # retry of the incident goes on from there.
         if token is not None and token.id in self.state.tokens:
             self.state.tokens[token.id].status = "incident"
             self._incident(
-                "gateway",
+                "limit",
                 token.node_id,
-                f"more than {_MAX_STEPS} steps without waiting: a loop with no task, timer "
-                "or message in it",
+                f"more than {self.limits.max_steps} steps without waiting (NIVA_LIMITS_MAX_STEPS)"
+                ": a loop with no task, timer or message in it, or a very long chain of "
+                "elements; retry to go on",
                 token_id=token.id,
             )
+
+    def _out_of_steps(self, work: int, steps: int) -> bool:
+        if steps >= _LEGACY_MAX_STEPS:
+            return True
+        return work >= self.limits.max_steps and self.patched(CASE_LIMITS_PATCH)
+
+    def _step_cost(self) -> int:
+        """The work of one step: a step copies the state to roll back to, so it costs more
+        the more tokens, activities and scopes the case holds."""
+        state = self.state
+        return 1 + (len(state.tokens) + len(state.activities) + len(state.scopes)) // 25
 
     def open_tasks(self) -> list[Activity]:
         """Open user tasks in creation order."""
@@ -187,12 +280,18 @@ class Interpreter:
         actor: str | None,
         org: str | None,
         now: datetime,
+        roles: Sequence[str] = (),
     ) -> list[str]:
         """Deliver a message to every subscription of that name; buffer it if none waits
-        and the model declares a ``ttl`` for it. Returns the receiving element ids."""
+        and the model declares a ``ttl`` for it. Returns the receiving element ids.
+
+        The update validator has checked the sender (`message_candidates`). A buffered
+        message keeps its sender (``roles`` too), so delivery can check it again."""
         self.now = now
         waiting = [s for s in self.state.subscriptions.values() if s.message_name == name]
-        self._participate(org)
+        if not self.patched(MESSAGE_SENDERS_PATCH):
+            # Before the patch, sending made the sender's organisation a participant.
+            self._participate(org)
         if not waiting:
             ttl = self.message_ttl(name)
             if ttl is None:
@@ -203,6 +302,7 @@ class Interpreter:
                     payload=payload,
                     actor=actor,
                     org=org,
+                    roles=list(roles),
                     received=now,
                     expires=self._add(now, ttl),
                 )
@@ -241,6 +341,31 @@ class Interpreter:
             and self.model.message_name(node) == name
         ]
         return max(ttls, key=lambda d: d.approximate_seconds()) if ttls else None
+
+    def message_candidates(self, name: str) -> list[tuple[list[str], list[str]]]:
+        """Who may send message ``name`` now, as ``(groups, orgs)`` rules (any one admits).
+
+        The candidates of the subscriptions that wait for it; when none waits (the message
+        would be buffered), those of every element of the model that subscribes to it,
+        evaluated in the root scope. An element whose candidates cannot be evaluated there
+        (an ``=`` expression over a subprocess's or an instance's variables) admits no one:
+        such a message can only be sent while its subscription waits.
+        """
+        waiting = [s for s in self.state.subscriptions.values() if s.message_name == name]
+        if waiting:
+            return [(s.candidate_groups, s.candidate_orgs) for s in waiting]
+        rules = []
+        for node in self.model.subscribing_elements:
+            if self.model.message_name(node) != name:
+                continue
+            sub = node.niva.subscription
+            try:
+                groups = self._eval_list(sub.candidate_groups if sub else None, node.id, ROOT_SCOPE)
+                orgs = self._eval_list(sub.candidate_orgs if sub else None, node.id, ROOT_SCOPE)
+            except ExpressionError:
+                continue
+            rules.append((groups, orgs))
+        return rules
 
     def accepted_messages(self) -> list[str]:
         """Message names a subscription waits for now, sorted."""
@@ -334,6 +459,7 @@ class Interpreter:
         return merged
 
     def _set(self, scope_id: str, name: str, value: JsonValue) -> None:
+        self._wrote = True
         chain = self._scope_chain(scope_id)
         for scope in chain:
             if name in scope.variables:
@@ -359,8 +485,21 @@ class Interpreter:
         if extra:
             variables.update(extra)
         return expression.evaluate(
-            variables, now=self.now, tz=self.model.tz, reference=self.model.source.reference
+            variables,
+            now=self.now,
+            tz=self.model.tz,
+            reference=self.model.source.reference,
+            budget=self.limits.expression_cost,
         )
+
+    def _check_variables_size(self) -> None:
+        size = variables_bytes(self.state)
+        if size > self.limits.max_variables_bytes and self.patched(CASE_LIMITS_PATCH):
+            raise ModelFailure(
+                "limit",
+                f"the case's variables would take {size:,} bytes, more than the "
+                f"{self.limits.max_variables_bytes:,} allowed (NIVA_LIMITS_MAX_VARIABLES_BYTES)",
+            )
 
     def _eval_list(self, value: str | None, element_id: str, scope_id: str) -> list[str]:
         if not value:
@@ -405,8 +544,11 @@ class Interpreter:
         """
         snapshot = self.state.checkpoint()
         effects = len(self._effects)
+        self._wrote = False
         try:
             action()
+            if self._wrote:
+                self._check_variables_size()
         except (ExpressionError, TimerSpecError, ModelFailure) as exc:
             self.state = snapshot
             del self._effects[effects:]
@@ -456,6 +598,16 @@ class Interpreter:
             self._consume(token)
             return
         first, *rest = outgoing
+        if (
+            rest
+            and len(self.state.tokens) + len(rest) > self.limits.max_tokens
+            and self.patched(CASE_LIMITS_PATCH)
+        ):
+            raise ModelFailure(
+                "limit",
+                f"forking here would make more than {self.limits.max_tokens} tokens "
+                "(NIVA_LIMITS_MAX_TOKENS): a loop through a parallel fork?",
+            )
         for flow in rest:
             self._new_token(flow.target_ref or "", token.scope_id, via=flow.id)
         token.node_id = first.target_ref or ""
@@ -479,7 +631,11 @@ class Interpreter:
             expression = self.model.expression(flow.condition.body, flow.id, always=True)
             variables = self.variables(token.scope_id)
             if expression.evaluate_bool(
-                variables, now=self.now, tz=self.model.tz, reference=self.model.source.reference
+                variables,
+                now=self.now,
+                tz=self.model.tz,
+                reference=self.model.source.reference,
+                budget=self.limits.expression_cost,
             ):
                 self._leave(token, node, [flow])
                 return
@@ -526,9 +682,7 @@ class Interpreter:
                 self._check_scope(scope_id)
             return
         if "error" in kinds:
-            code = self.model.error_code(node) or node.id
-            self.state.tokens.pop(token.id, None)
-            self._throw_from_scope(token.scope_id, code, f"error end event {node.id}")
+            self._throw_at_end(token, node)
             return
         self.state.tokens.pop(token.id, None)
         # The last end event reached names the outcome, also when it ends an (event)
@@ -566,10 +720,15 @@ class Interpreter:
         """
         for message in self.state.buffered:
             subscription = next(
-                (s for s in self.state.subscriptions.values() if s.message_name == message.name),
+                (
+                    s
+                    for s in self.state.subscriptions.values()
+                    if s.message_name == message.name and self._admits(s, message)
+                ),
                 None,
             )
             if subscription is None:
+                # Nothing waits for it, or nothing it may reach: it stays until it expires.
                 continue
             self.state.buffered.remove(message)
             self._audit(
@@ -591,8 +750,28 @@ class Interpreter:
             return True
         return False
 
+    def _admits(self, subscription: Subscription, message: BufferedMessage) -> bool:
+        """Whether the sender of a buffered message is a candidate of ``subscription``."""
+        if not self.patched(MESSAGE_SENDERS_PATCH):
+            return True  # cases recorded before the patch delivered to any subscription
+        sender = Actor(subject=message.actor or "", org=message.org, roles=message.roles)
+        return may_act(sender, subscription.candidate_groups, subscription.candidate_orgs)
+
     def _expire_buffered(self) -> None:
-        self.state.buffered = [m for m in self.state.buffered if m.expires > self.now]
+        kept = []
+        for message in self.state.buffered:
+            if message.expires > self.now:
+                kept.append(message)
+            else:
+                # An accepted message is never dropped without a trace.
+                self._audit(
+                    "message_expired",
+                    detail=message.name,
+                    actor=message.actor,
+                    org=message.org,
+                    payload_digest=payload_digest(message.payload),
+                )
+        self.state.buffered = kept
 
     def _trigger(
         self, element_id: str, owner: str, payload: dict[str, JsonValue] | None, actor: str | None
@@ -624,7 +803,8 @@ class Interpreter:
         payload: dict[str, JsonValue] | None,
         actor: str | None,
     ) -> None:
-        """Map a message payload (if any) at a catch event, then leave it."""
+        """A catch event was triggered: park the token in its ``complete`` phase with the
+        message payload (if any), so the next `run` maps the outputs and leaves."""
         token.phase = "complete"
         token.payload = payload
         token.actor = actor
@@ -648,24 +828,81 @@ class Interpreter:
     def _fire_at(
         self, node: FlowNode, scope_id: str, armed_at: datetime, fired: int
     ) -> datetime | None:
+        """When the timer fires: its nominal time, on a working day where the calendar says."""
+        nominal = self._nominal_fire_at(node, scope_id, armed_at, fired)
+        return None if nominal is None else self._on_working_day(node, nominal)
+
+    def _nominal_fire_at(
+        self, node: FlowNode, scope_id: str, armed_at: datetime, fired: int
+    ) -> datetime | None:
         kind, value = self._timer_value(node)
         spec: TimerSpec
-        if value.startswith("="):
-            expression = self.model.expression(value, node.id)
-            variables = self.variables(scope_id)
-            reference = self.model.source.reference
-            if kind != "timeCycle":
-                if fired:
-                    return None
-                return expression.evaluate_timer(
-                    variables, now=armed_at, tz=self.model.tz, reference=reference
-                )
-            spec = expression.evaluate_cycle(
-                variables, now=armed_at, tz=self.model.tz, reference=reference
+        if kind == "timeCycle":
+            spec = self._cycle_spec(node, scope_id, armed_at)
+        elif value.startswith("="):
+            if fired:
+                return None
+            return self.model.expression(value, node.id).evaluate_timer(
+                self.variables(scope_id),
+                now=armed_at,
+                tz=self.model.tz,
+                reference=self.model.source.reference,
+                budget=self.limits.expression_cost,
             )
         else:
             spec = self.model.timer_spec(node.id, kind, value)
         return next_fire(spec, armed_at=armed_at, fired=fired, tz=self.model.tz)
+
+    def _cycle_spec(self, node: FlowNode, scope_id: str, armed_at: datetime) -> TimerSpec:
+        """A timeCycle as written or computed, refused below the minimum period (a cycle of
+        seconds would write history for as long as the case lives)."""
+        _, value = self._timer_value(node)
+        if value.startswith("="):
+            spec = self.model.expression(value, node.id).evaluate_cycle(
+                self.variables(scope_id),
+                now=armed_at,
+                tz=self.model.tz,
+                reference=self.model.source.reference,
+                budget=self.limits.expression_cost,
+            )
+        else:
+            spec = self.model.timer_spec(node.id, "timeCycle", value)
+        try:
+            check_cycle_period(spec, self.limits.min_cycle_period)
+        except TimerSpecError:
+            if self.patched(CASE_LIMITS_PATCH):
+                raise
+        return spec
+
+    def _on_working_day(self, node: FlowNode, nominal: datetime) -> datetime:
+        """A boundary timer's time under the process's working-day calendar, if it has one:
+        a deadline (interrupting) that ends on a non-working day moves to the end of the
+        next working day, a reminder (non-interrupting) to the working day before unless
+        that has passed. The move is recorded once per run in the trail."""
+        calendar = self.model.calendar
+        if calendar is None or node.kind != "boundaryEvent" or node.niva.calendar == NO_CALENDAR:
+            return nominal
+        moved = on_working_day(calendar, nominal, self.model.tz, deadline=node.cancel_activity)
+        if moved is None or moved.effective <= self.now:
+            return nominal
+        detail = f"{nominal.isoformat()} -> {moved.effective.isoformat()}: {moved.note}"
+        if not any(
+            e.kind == "working_day" and e.element_id == node.id and e.detail == detail
+            for e in self.state.audit
+        ):
+            self._audit("working_day", element_id=node.id, detail=detail)
+        return moved.effective
+
+    def nominal_fire_at(self, timer: Timer) -> datetime | None:
+        """The time a pending timer would fire without the calendar (None when it cannot
+        be computed now); equal to ``timer.fire_at`` when the calendar did not move it."""
+        node = self.model.node(timer.element_id)
+        try:
+            return self._nominal_fire_at(
+                node, self._timer_scope(timer), timer.armed_at, timer.fired
+            )
+        except (ExpressionError, TimerSpecError):
+            return None
 
     def _arm_timer(self, node: FlowNode, owner: str, scope_id: str) -> Timer | None:
         fire_at = self._fire_at(node, scope_id, self.now, 0)
@@ -697,11 +934,31 @@ class Interpreter:
         except (ExpressionError, TimerSpecError):
             following = None
         is_cycle = self._timer_value(node)[0] == "timeCycle"
+        if (
+            is_cycle
+            and following is not None
+            and following <= self.now
+            and self.patched(CASE_LIMITS_PATCH)
+        ):
+            following = self._after_missed(timer, node)
         if is_cycle and following is not None:
             timer.fire_at = following
         else:
             self.state.timers.pop(timer.id, None)
         self._atomically(node.id, lambda: self._trigger(node.id, timer.owner, None, None))
+
+    def _after_missed(self, timer: Timer, node: FlowNode) -> datetime | None:
+        """A cycle that fired late (after downtime) fires once: the repetitions that fell
+        due meanwhile are skipped, and it next fires at the first one after now."""
+        scope_id = self._timer_scope(timer)
+        try:
+            spec = self._cycle_spec(node, scope_id, timer.armed_at)
+            timer.fired += missed_firings(
+                spec, armed_at=timer.armed_at, fired=timer.fired, now=self.now, tz=self.model.tz
+            )
+            return self._fire_at(node, scope_id, timer.armed_at, timer.fired)
+        except (ExpressionError, TimerSpecError):
+            return None
 
     def recompute_timers(self) -> None:
         """Re-evaluate timers defined by expressions after the variables changed; a timer
@@ -859,6 +1116,13 @@ class Interpreter:
         process_id = (called.process_id if called else None) or node.called_element or ""
         if process_id.startswith("="):
             process_id = str(self._eval(process_id, node.id, activity.scope_id))
+        if self.depth + 1 > self.limits.max_call_depth and self.patched(CASE_LIMITS_PATCH):
+            raise ModelFailure(
+                "limit",
+                f"this case is {self.depth} calls deep; calling {process_id} would exceed "
+                f"the {self.limits.max_call_depth} allowed (NIVA_LIMITS_MAX_CALL_DEPTH): "
+                "does the process call itself?",
+            )
         suffix = activity.id.removeprefix(node.id)  # [:key][#n]
         business_key = f"{self.state.business_key}{suffix}"
         workflow_id = f"{process_id}:{business_key}"
@@ -948,16 +1212,29 @@ class Interpreter:
         if activity.inner_scope is not None:
             self._clear_scope(activity.inner_scope)
         if activity.multi is not None:
-            for instance_id in list(activity.multi.running):
-                instance = self.state.activities.get(instance_id)
-                if instance is not None:
-                    self._interrupt(instance)
-        self.state.tokens.pop(activity.token_id, None)
+            self._interrupt_instances(activity.multi)
+        self._drop_token(activity.token_id)
         if activity.parent_activity is None:
             return
         # A multi-instance instance also owns its instance scope.
         for scope in [s for s in self.state.scopes.values() if s.activity_id == activity.id]:
             self._clear_scope(scope.id)
+
+    def _drop_token(self, token_id: str) -> None:
+        """Remove a token an interruption ends. A submission accepted for it but not mapped
+        yet (its outputs parked in an incident) is not dropped silently: the trail records
+        it as discarded."""
+        token = self.state.tokens.pop(token_id, None)
+        if token is not None and token.phase == "complete" and token.payload is not None:
+            completed = self.state.completed_tasks.get(token.activity_id or "")
+            self._audit(
+                "submission_discarded",
+                element_id=token.node_id,
+                task_id=token.activity_id,
+                actor=completed.actor if completed is not None else token.actor,
+                payload_digest=payload_digest(token.payload),
+                detail="accepted, then discarded when an interrupting event ended the element",
+            )
 
     def _clear_scope(self, scope_id: str, *, keep_scope: bool = False) -> None:
         """Remove every token, activity, timer and subscription of a scope, recursively."""
@@ -966,7 +1243,7 @@ class Interpreter:
                 self._interrupt(activity)
         for token in [t for t in self.state.tokens.values() if t.scope_id == scope_id]:
             self._disarm(token.id)
-            self.state.tokens.pop(token.id, None)
+            self._drop_token(token.id)
         for incident_id in [
             i.id
             for i in self.state.incidents.values()
@@ -1033,7 +1310,14 @@ class Interpreter:
             items = list(range(count))
         else:
             raise ModelFailure("expression", "multi-instance has no collection")
+        if len(items) > self.limits.max_multi_instance and self.patched(CASE_LIMITS_PATCH):
+            raise ModelFailure(
+                "limit",
+                f"the multi-instance would create {len(items):,} instances, more than the "
+                f"{self.limits.max_multi_instance:,} allowed (NIVA_LIMITS_MAX_MULTI_INSTANCE)",
+            )
         keys = [_item_key(item, index) for index, item in enumerate(items)]
+        self._wrote = True  # the items are a copy of the collection, carried in the state
         body = Activity(
             id=self._task_id(node.id, None),
             element_id=node.id,
@@ -1055,6 +1339,14 @@ class Interpreter:
             self._finish_multi_instance(body)
             return
         batch = 1 if loop.is_sequential else len(items)
+        if (
+            node.kind in _THROTTLED_KINDS
+            and batch > self.limits.max_in_flight
+            and self.patched(CASE_LIMITS_PATCH)
+        ):
+            # Temporal allows 2,000 pending activities or children per run: start the
+            # others as running ones complete (`_instance_done`).
+            batch = self.limits.max_in_flight
         for _ in range(batch):
             self._start_instance(body, node)
 
@@ -1094,8 +1386,13 @@ class Interpreter:
         niva_loop = node.loop.niva_loop
         if niva_loop is not None and niva_loop.output_collection:
             element = niva_loop.output_element
+            # Like every output mapping, the element sees what the instance was completed
+            # with (``payload``) and its activity's ``result``.
+            extra: dict[str, JsonValue] = {"payload": token.payload or {}, "result": token.result}
             value: JsonValue = (
-                self._eval(element, node.id, scope.id) if element else dict(scope.variables)
+                self._eval(element, node.id, scope.id, extra=extra)
+                if element
+                else dict(scope.variables)
             )
             collection = self.variables(body.scope_id).get(niva_loop.output_collection)
             collected = dict(collection) if isinstance(collection, dict) else {}
@@ -1119,19 +1416,31 @@ class Interpreter:
                 now=self.now,
                 tz=self.model.tz,
                 reference=self.model.source.reference,
+                budget=self.limits.expression_cost,
             )
         if done:
-            for instance_id in list(multi.running):
-                instance = self.state.activities.get(instance_id)
-                if instance is not None:
-                    self._interrupt(instance)
+            self._interrupt_instances(multi)
             multi.running = []
-        if multi.running:
-            return
-        if not done and multi.next_index < len(multi.keys):
+        more = not done and multi.next_index < len(multi.keys)
+        if more and not (multi.sequential and multi.running):
+            # The next sequential instance, or one held back by max_in_flight.
             self._start_instance(body, node)
             return
+        if multi.running:
+            return
         self._finish_multi_instance(body)
+
+    def _interrupt_instances(self, multi: MultiInstanceState) -> None:
+        """End every running instance of a multi-instance body, also one whose work is done
+        but whose outputs wait in an incident: its scope and token go too (the trail keeps
+        what was submitted for it)."""
+        for instance_id in list(multi.running):
+            instance = self.state.activities.get(instance_id)
+            if instance is not None:
+                self._interrupt(instance)
+                continue
+            for scope in [s for s in self.state.scopes.values() if s.activity_id == instance_id]:
+                self._clear_scope(scope.id)
 
     def _finish_multi_instance(self, body: Activity) -> None:
         self.state.activities.pop(body.id, None)
@@ -1143,17 +1452,127 @@ class Interpreter:
 
     # --- errors ---------------------------------------------------------------------------
 
-    def _catching_boundary(self, activity: Activity, code: str) -> FlowNode | None:
-        element_id = activity.element_id
-        for boundary in self.model.boundary_events(element_id):
-            if "error" in boundary.event_kinds():
-                caught = self.model.error_code(boundary)
-                if caught is None or caught == code:
-                    return boundary
+    def _catching_boundary(
+        self, activity: Activity, code: str, *, code_first: bool = False
+    ) -> FlowNode | None:
+        """The error boundary of ``activity`` that catches ``code``: the first in the model
+        naming it or catching every error, or with ``code_first`` one naming it before one
+        catching every error."""
+        boundaries = [
+            (boundary, self.model.error_code(boundary))
+            for boundary in self.model.boundary_events(activity.element_id)
+            if "error" in boundary.event_kinds()
+        ]
+        if code_first:
+            boundaries.sort(key=lambda pair: pair[1] is None)  # stable: model order kept
+        for boundary, caught in boundaries:
+            if caught is None or caught == code:
+                return boundary
+        return None
+
+    def _catching_event_subprocess(self, scope_id: str, code: str) -> FlowNode | None:
+        """The error start event of an event subprocess of the scope that catches ``code``:
+        one naming the code first, else one catching every error."""
+        if scope_id == ROOT_SCOPE:
+            container_id = self.model.process.id
+        else:
+            scope = self.state.scopes.get(scope_id)
+            if scope is None or scope.key is not None:
+                return None  # a multi-instance instance holds no event subprocess
+            container_id = scope.element_id
+        if container_id not in self.model.containers:
+            return None
+        starts = [
+            start
+            for sub in self.model.event_subprocesses(container_id)
+            if sub.subprocess is not None
+            for start in sub.subprocess.start_events()
+            if "error" in start.event_kinds()
+        ]
+        codes = [self.model.error_code(start) for start in starts]
+        for wanted in (code, None):
+            for start, caught in zip(starts, codes, strict=True):
+                if caught == wanted:
+                    return start
         return None
 
     def _throw_error(self, activity: Activity, code: str, message: str) -> None:
-        """A BPMN error thrown by ``activity``: caught by its boundary or an enclosing one."""
+        """A BPMN error thrown by ``activity``; uncaught, it parks the activity in an
+        incident (its token stays), and a retry runs the activity again."""
+        if not self.patched(ERROR_PROPAGATION_PATCH):
+            self._throw_error_unpatched(activity, code, message)
+            return
+        if not self._propagate_error(activity, activity.scope_id, code, message):
+            activity.status = "incident"
+            self._incident(
+                "error",
+                activity.element_id,
+                f"uncaught BPMN error {code}: {message}",
+                activity_id=activity.id,
+            )
+
+    def _throw_at_end(self, token: Token, node: FlowNode) -> None:
+        """An error end event: the error leaves the token's scope. Uncaught, the token stays
+        at the end event in an incident; a retry runs the end event, throwing again (to be
+        caught if the model or the case has changed since), so the case waits for an
+        operator rather than for nothing."""
+        code = self.model.error_code(node) or node.id
+        message = f"error end event {node.id}"
+        if not self.patched(ERROR_PROPAGATION_PATCH):
+            self.state.tokens.pop(token.id, None)
+            self._throw_from_scope(token.scope_id, code, message)
+            return
+        if self._propagate_error(None, token.scope_id, code, message):
+            self.state.tokens.pop(token.id, None)
+            return
+        token.status = "incident"
+        self._incident(
+            "error", node.id, f"uncaught BPMN error {code}: {message}", token_id=token.id
+        )
+
+    def _propagate_error(
+        self, thrower: Activity | None, scope_id: str, code: str, message: str
+    ) -> bool:
+        """Hand a BPMN error to its innermost catcher and run it; False if none catches it.
+
+        Innermost first: the thrower's error boundary (a multi-instance instance's is its
+        body's), then an error-start event subprocess of the enclosing scope, then that
+        scope's owner's boundary, and so on out to the process. An error thrown inside an
+        event subprocess is not caught by the event subprocesses beside it (one catching
+        every error would otherwise catch its own error for ever).
+        """
+        holder = thrower
+        if thrower is not None and thrower.parent_activity is not None:
+            holder = self.state.activities.get(thrower.parent_activity) or thrower
+        while True:
+            skip_scope = False
+            if holder is not None:
+                boundary = self._catching_boundary(holder, code, code_first=True)
+                if boundary is not None:
+                    boundary_scope = holder.scope_id
+                    self._interrupt(holder)
+                    token = self._new_token(boundary.id, boundary_scope)
+                    self._audit("error_caught", element_id=boundary.id, detail=f"{code}: {message}")
+                    self._arrive_with(token, boundary, None, None)
+                    return True
+                scope_id = holder.scope_id
+                skip_scope = self.model.node(holder.element_id).triggered_by_event
+            start = None if skip_scope else self._catching_event_subprocess(scope_id, code)
+            if start is not None:
+                self._audit("error_caught", element_id=start.id, detail=f"{code}: {message}")
+                self._start_event_subprocess(start, scope_id, None, None)
+                return True
+            scope = self.state.scopes.get(scope_id) if scope_id != ROOT_SCOPE else None
+            owner = self.state.activities.get(scope.activity_id) if scope is not None else None
+            if owner is None:
+                return False
+            holder = owner
+            if owner.parent_activity is not None:
+                holder = self.state.activities.get(owner.parent_activity) or owner
+
+    def _throw_error_unpatched(self, activity: Activity, code: str, message: str) -> None:
+        """How cases recorded before `ERROR_PROPAGATION_PATCH` threw: boundary events only,
+        the thrower interrupted first."""
         holder = (
             self.state.activities.get(activity.parent_activity)
             if activity.parent_activity
@@ -1171,6 +1590,7 @@ class Interpreter:
         self._throw_from_scope(holder.scope_id, code, message)
 
     def _throw_from_scope(self, scope_id: str, code: str, message: str) -> None:
+        """The unpatched outward search: an unbound incident when nothing catches."""
         if scope_id == ROOT_SCOPE:
             self._incident("error", self.model.process.id, f"uncaught BPMN error {code}: {message}")
             return
@@ -1179,7 +1599,7 @@ class Interpreter:
         if owner is None:
             self._incident("error", scope.element_id, f"uncaught BPMN error {code}: {message}")
             return
-        self._throw_error(owner, code, message)
+        self._throw_error_unpatched(owner, code, message)
 
     # --- event subprocesses ---------------------------------------------------------------
 
@@ -1200,9 +1620,11 @@ class Interpreter:
         sub = self.model.node(sub_id)
         if start.is_interrupting:
             self._clear_scope(scope_id, keep_scope=True)
-        else:
-            # Stay subscribed: a non-interrupting start may trigger again.
+        elif not self.patched(EVENT_SUBPROCESS_REARM_PATCH):
             self._arm_catch(start, owner=scope_id, scope_id=scope_id)
+        # A non-interrupting start stays armed as it is: its message subscription is not
+        # consumed by a delivery, and a timeCycle timer is moved on when it fires, while a
+        # timeDuration or timeDate timer has fired its one time.
         holder = self._new_token(sub.id, scope_id)
         activity = Activity(
             id=self._task_id(sub.id, None),
@@ -1231,7 +1653,7 @@ class Interpreter:
 
     def _incident(
         self,
-        kind: str,
+        kind: IncidentKind,
         element_id: str,
         message: str,
         *,
@@ -1259,10 +1681,6 @@ class Interpreter:
             AuditEntry(at=self.now, kind=kind, model_version=self.state.version, **fields)
         )
 
-    def tokens_at(self, node_id: str) -> Iterator[Token]:
-        """Tokens standing at a node (tests and details use it)."""
-        return (t for t in self.state.tokens.values() if t.node_id == node_id)
-
 
 def _item_key(item: JsonValue, index: int) -> str:
     """A multi-instance key: the item itself if a string, else its ``id``, else the index."""
@@ -1271,8 +1689,3 @@ def _item_key(item: JsonValue, index: int) -> str:
     if isinstance(item, dict) and isinstance(item.get("id"), str | int):
         return str(item["id"])
     return str(index)
-
-
-def due_in(timer: Timer, now: datetime) -> timedelta:
-    """How long until ``timer`` fires (zero when due)."""
-    return max(timer.fire_at - now, timedelta(0))

@@ -11,11 +11,11 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from datetime import datetime
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from process_models.bpmn import read_bpmn
+from process_models.calendars import calendar_from_reference
 from process_models.deployments import ModelSource
 from process_models.expressions import Expression, compile_expression, is_expression
 from process_models.schema import Definitions, FlowContainer, FlowNode, Process, SequenceFlow
@@ -43,6 +43,8 @@ class ExecutableModel:
             raise ValueError(f"the model has no process {source.process_id!r}")
         self.process: Process = process
         self.tz = ZoneInfo(source.timezone)
+        # The working-day calendar the version snapshotted when deployed (None: none).
+        self.calendar = calendar_from_reference(source.reference)
         self.nodes: dict[str, FlowNode] = {}
         self.container_id: dict[str, str] = {}
         self.containers: dict[str, FlowContainer] = {}
@@ -145,10 +147,6 @@ class ExecutableModel:
             )
             self._timers[key] = spec
         return spec
-
-    def now_aware(self, now: datetime) -> datetime:
-        """``now`` as a timezone-aware instant (workflow time is UTC)."""
-        return now if now.tzinfo is not None else now.replace(tzinfo=ZoneInfo("UTC"))
 
 
 _CACHE_SIZE = 64

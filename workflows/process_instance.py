@@ -22,15 +22,20 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import JsonValue, ValidationError
 
-    from activities.service_call import BPMN_ERROR_TYPE, ServiceCall
     from process_models.deployments import ModelRef, ModelSource
     from process_models.errors import ExpressionError
     from process_models.registry import RegistryError, default_registry
+    from service_contract import BPMN_ERROR_TYPE, RESOLVE_MODEL_ACTIVITY, ServiceCall
     from workflows import errors
     from workflows.candidates import describe, may_act
     from workflows.contract import (
@@ -48,12 +53,19 @@ with workflow.unsafe.imports_passed_through():
         TokenView,
     )
     from workflows.effects import CancelChild, CancelService, Effect, StartChild, StartService
-    from workflows.interpreter import Interpreter, ModelFailure
+    from workflows.interpreter import (
+        CASE_LIMITS_PATCH,
+        Interpreter,
+        ModelFailure,
+        json_bytes,
+        variables_bytes,
+    )
     from workflows.model import load_model
-    from workflows.state import InstanceState
+    from workflows.state import Activity, CompletedTask, InstanceState
     from workflows.visibility import (
         AttributeValue,
         details_markdown,
+        diagram_link,
         search_attribute_updates,
     )
     from workflows.visibility import (
@@ -63,11 +75,22 @@ with workflow.unsafe.imports_passed_through():
     # The shipped forms load here, outside the sandbox, not lazily inside a validator.
     default_registry.load()
 
-__all__ = ["KEEP_TIMER_PATCH", "RESOLVE_MODEL_ACTIVITY", "ProcessInstance"]
+__all__ = [
+    "COMPLETION_CONFLICT_PATCH",
+    "KEEP_TIMER_PATCH",
+    "KEY_OWNER_PATCH",
+    "RESOLVE_MODEL_ACTIVITY",
+    "ProcessInstance",
+]
 
-RESOLVE_MODEL_ACTIVITY = "niva.resolve_model"
 KEEP_TIMER_PATCH = "niva-keep-timer"
 """Cases started after this change keep their wait timer across requests."""
+COMPLETION_CONFLICT_PATCH = "niva-completion-conflict"
+"""A second completion of a task, accepted in the same activation as the first but with
+another idempotency key, is answered with a conflict (before: the first's result)."""
+KEY_OWNER_PATCH = "niva-completion-key-owner"
+"""A completion that repeats another principal's idempotency key, accepted in the same
+activation as the first, is refused (before: answered with the first's result)."""
 _DEFAULT_RETRIES = 5
 _DEFAULT_ACTIVITY_TIMEOUT = timedelta(minutes=5)
 
@@ -94,7 +117,8 @@ class ProcessInstance:
             title=start.title,
             variables=dict(start.variables),
         )
-        self._interpreter = Interpreter(self._model, state)
+        self._interpreter = Interpreter(self._model, state, limits=start.limits, depth=start.depth)
+        self._interpreter.patched = workflow.patched
         self._start_error: str | None = None
         if start.state is None:
             # Start here, not in run(): an update delivered with the first workflow task is
@@ -104,6 +128,7 @@ class ProcessInstance:
                 state.participants.append(actor.org)
             try:
                 self._check_start_form(start)
+                self._check_start_size(start)
                 self._interpreter.start(
                     workflow.now(),
                     start_event=start.start_event,
@@ -118,8 +143,18 @@ class ProcessInstance:
         self._sleeper: asyncio.Task[None] | None = None
         self._sleep_target: datetime | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._attached_children: set[str] = set()
         self._published: dict[str, AttributeValue] = {}
+
+    def _check_start_size(self, start: StartInstanceInput) -> None:
+        """The start variables must fit the case's variables limit."""
+        size = json_bytes(start.variables)
+        if size > start.limits.max_variables_bytes and workflow.patched(CASE_LIMITS_PATCH):
+            raise ModelFailure(
+                "limit",
+                f"the start variables take {size:,} bytes, more than the "
+                f"{start.limits.max_variables_bytes:,} a case may hold "
+                "(NIVA_LIMITS_MAX_VARIABLES_BYTES)",
+            )
 
     def _check_start_form(self, start: StartInstanceInput) -> None:
         """The start variables must satisfy the start event's ``niva:form``, if any."""
@@ -314,6 +349,9 @@ class ProcessInstance:
                 variables=effect.variables,
                 parent_workflow_id=workflow.info().workflow_id,
                 continue_after_events=self._input.continue_after_events,
+                limits=self._input.limits,
+                depth=self._input.depth + 1,
+                api_url=self._input.api_url,
             )
             handle = await workflow.start_child_workflow(
                 effect.process_id,
@@ -334,8 +372,12 @@ class ProcessInstance:
             self._interpreter.child_finished(effect.activity_id, result.variables, workflow.now())
         except asyncio.CancelledError:
             pass
-        except (ActivityError, ChildWorkflowError) as err:
-            message = f"child case {effect.workflow_id}: {err.cause or err}"
+        except (ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError) as err:
+            message = f"child case {effect.workflow_id}: " + (
+                "that id is taken by another case"
+                if isinstance(err, WorkflowAlreadyStartedError)
+                else str(err.cause or err)
+            )
             if effect.detached:
                 workflow.logger.error("detached child did not start: %s", message)
             else:
@@ -349,16 +391,22 @@ class ProcessInstance:
         updates = search_attribute_updates(self._interpreter, self._published)
         if updates:
             workflow.upsert_search_attributes(updates)
-        workflow.set_current_details(details_markdown(self._interpreter))
+        diagram = diagram_link(self._input.api_url, workflow.info().workflow_id)
+        workflow.set_current_details(details_markdown(self._interpreter, diagram=diagram))
 
     # --- updates ------------------------------------------------------------------------------
 
     @workflow.update(name="complete_task")
     def complete_task(self, request: CompleteTaskInput) -> CompleteTaskResult:
-        """Complete an open user task; a repeat with the same idempotency key gets the
-        first result."""
+        """Complete an open user task; a repeat by the same principal with the same
+        idempotency key gets the first result."""
         done = self._state.completed_tasks.get(request.task_id)
-        if done is not None:
+        if done is not None and (
+            _same_request(request, done.idempotency_key)
+            or not workflow.patched(COMPLETION_CONFLICT_PATCH)
+        ):
+            if _key_of_another(request, done) and workflow.patched(KEY_OWNER_PATCH):
+                raise _key_taken(request)
             return CompleteTaskResult(
                 task_id=done.task_id,
                 completed=done.completed,
@@ -366,6 +414,13 @@ class ProcessInstance:
                 duplicate=True,
                 request_id=request.request_id,
             )
+        # Checked again, not left to the validator alone: a completion that reaches the
+        # handler after another one completed the task (or the task closed) must be a
+        # conflict (or not found), never answered with the other's result and dropped.
+        # Only what the state decides is checked here: a replay runs no validator and may
+        # not know the forms the validator knew.
+        self._check_not_completed(request)
+        self._open_task(request)
         completed = self._interpreter.complete_task(
             request.task_id,
             request.payload,
@@ -384,14 +439,35 @@ class ProcessInstance:
 
     @complete_task.validator
     def _validate_complete_task(self, request: CompleteTaskInput) -> None:
-        done = self._state.completed_tasks.get(request.task_id)
-        if done is not None:
-            if request.idempotency_key and request.idempotency_key == done.idempotency_key:
-                return
-            raise errors.conflict(
-                f"task {request.task_id} was already completed by {done.actor} "
-                f"at {done.completed.isoformat()}"
+        if self._check_not_completed(request):
+            return
+        activity = self._open_task(request)
+        if not may_act(request.actor, activity.candidate_groups, activity.candidate_orgs):
+            raise errors.forbidden(
+                f"{request.actor.subject} may not complete {request.task_id}: it is for "
+                + describe(activity.candidate_groups, activity.candidate_orgs)
             )
+        self._check_payload(activity.element_id, activity.scope_id, request.payload)
+        self._check_size(request.payload)
+
+    def _check_not_completed(self, request: CompleteTaskInput) -> bool:
+        """True when the request repeats the completion of the task (same idempotency key,
+        same principal); forbidden with another principal's key; a conflict when the task
+        was completed otherwise."""
+        done = self._state.completed_tasks.get(request.task_id)
+        if done is None:
+            return False
+        if _key_of_another(request, done):
+            raise _key_taken(request)
+        if _same_request(request, done.idempotency_key):
+            return True
+        raise errors.conflict(
+            f"task {request.task_id} was already completed by {done.actor} "
+            f"at {done.completed.isoformat()}"
+        )
+
+    def _open_task(self, request: CompleteTaskInput) -> Activity:
+        """The open user task the request names (404 if there is none)."""
         self._check_open()
         activity = self._state.activities.get(request.task_id)
         if activity is None or activity.kind != "userTask":
@@ -399,12 +475,18 @@ class ProcessInstance:
                 f"no open task {request.task_id!r} in this case; open tasks: "
                 + (", ".join(a.id for a in self._interpreter.open_tasks()) or "none")
             )
-        if not may_act(request.actor, activity.candidate_groups, activity.candidate_orgs):
-            raise errors.forbidden(
-                f"{request.actor.subject} may not complete {request.task_id}: it is for "
-                + describe(activity.candidate_groups, activity.candidate_orgs)
+        return activity
+
+    def _check_size(self, payload: dict[str, JsonValue]) -> None:
+        """A payload that could grow the variables past the case's limit is refused here,
+        before it reaches the history: accepted, it would park the case in an incident."""
+        limit = self._input.limits.max_variables_bytes
+        size = variables_bytes(self._state) + json_bytes(payload)
+        if size > limit:
+            raise errors.invalid(
+                f"the payload takes {json_bytes(payload):,} bytes; with the case's variables "
+                f"that is {size:,}, more than the {limit:,} a case may hold"
             )
-        self._check_payload(activity.element_id, activity.scope_id, request.payload)
 
     def _check_payload(self, element_id: str, scope_id: str, payload: dict[str, JsonValue]) -> None:
         """The payload must satisfy the task's form and every niva:constraint."""
@@ -435,6 +517,7 @@ class ProcessInstance:
                     now=workflow.now(),
                     tz=self._model.tz,
                     reference=self._model.source.reference,
+                    budget=self._input.limits.expression_cost,
                 )
             except ExpressionError as exc:
                 raise errors.invalid(f"constraint could not be checked: {exc}") from exc
@@ -457,9 +540,11 @@ class ProcessInstance:
             actor=request.actor.subject,
             org=request.actor.org,
             now=workflow.now(),
+            roles=request.actor.roles,
         )
         if key is not None:
             self._state.delivered_messages[key] = received
+            self._state.message_senders[key] = request.actor.subject
         self._changed = True
         return CorrelateMessageResult(
             name=request.name, received_by=received, buffered=not received
@@ -467,27 +552,36 @@ class ProcessInstance:
 
     @correlate_message.validator
     def _validate_correlate_message(self, request: CorrelateMessageInput) -> None:
-        if request.idempotency_key in self._state.delivered_messages:
+        key = request.idempotency_key
+        if key is not None and key in self._state.delivered_messages:
+            sender = self._state.message_senders.get(key)
+            if sender is not None and sender != request.actor.subject:
+                # Their result is theirs: what it reached is not for another principal.
+                raise errors.forbidden(
+                    f"{request.actor.subject} may not use idempotency key {key!r}: another "
+                    "principal sent a message with it"
+                )
             return
         self._check_open()
         waiting = [s for s in self._state.subscriptions.values() if s.message_name == request.name]
-        if not waiting:
-            if self._interpreter.message_ttl(request.name) is not None:
-                return
+        if not waiting and self._interpreter.message_ttl(request.name) is None:
             raise errors.conflict(
                 f"no subscription waits for message {request.name!r}; the case accepts "
                 + (", ".join(self._interpreter.accepted_messages()) or "no message")
                 + " now",
                 accepts=self._interpreter.accepted_messages(),
             )
-        allowed = [
-            s for s in waiting if may_act(request.actor, s.candidate_groups, s.candidate_orgs)
-        ]
-        if not allowed:
-            first = waiting[0]
+        self._check_size(request.payload)
+        # Waiting or not (then it would be buffered), only a candidate may send it.
+        rules = self._interpreter.message_candidates(request.name)
+        if not any(may_act(request.actor, groups, orgs) for groups, orgs in rules):
             raise errors.forbidden(
-                f"{request.actor.subject} may not send {request.name!r}: it is for "
-                + describe(first.candidate_groups, first.candidate_orgs)
+                f"{request.actor.subject} may not send {request.name!r}: "
+                + (
+                    "it is for " + describe(*rules[0])
+                    if rules
+                    else "who may send it is known only once the case waits for it"
+                )
             )
 
     @workflow.update(name="retry_incident")
@@ -564,6 +658,24 @@ class ProcessInstance:
     def instance_state(self) -> InstanceState:
         """The whole internal state (tests and audits)."""
         return self._state
+
+
+def _same_request(request: CompleteTaskInput, idempotency_key: str | None) -> bool:
+    """The request repeats the completion made with ``idempotency_key``."""
+    return bool(request.idempotency_key) and request.idempotency_key == idempotency_key
+
+
+def _key_of_another(request: CompleteTaskInput, done: CompletedTask) -> bool:
+    """The request carries the idempotency key another principal completed the task with:
+    the first result is that principal's, not the requester's."""
+    return _same_request(request, done.idempotency_key) and done.actor != request.actor.subject
+
+
+def _key_taken(request: CompleteTaskInput) -> ApplicationError:
+    return errors.forbidden(
+        f"{request.actor.subject} may not use idempotency key {request.idempotency_key!r}: "
+        f"another principal completed {request.task_id} with it"
+    )
 
 
 def _incident_view(incident: Any) -> IncidentView:

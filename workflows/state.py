@@ -8,7 +8,8 @@ are dicts keyed by id: their order is insertion order, so iteration is determini
 
 Schema changes are additive (new fields with defaults). When one cannot be, bump
 `SCHEMA_VERSION` and add a function to `MIGRATIONS` that upgrades the previous version's
-JSON, so every recorded history still replays.
+JSON, so every recorded history still replays: `InstanceState` runs the migrations whenever
+it is read from JSON, including the state a case carries across continue-as-new.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, Field, JsonValue, model_validator
 
 __all__ = [
     "MIGRATIONS",
@@ -28,6 +29,7 @@ __all__ = [
     "BufferedMessage",
     "CompletedTask",
     "Incident",
+    "IncidentKind",
     "InstanceState",
     "MultiInstanceState",
     "Scope",
@@ -35,10 +37,17 @@ __all__ = [
     "Timer",
     "Token",
     "migrate",
+    "upgrade",
 ]
 
 SCHEMA_VERSION = 1
 ROOT_SCOPE = "~root"
+
+IncidentKind = Literal[
+    "expression", "gateway", "activity", "error", "child", "start", "message", "limit"
+]
+"""What parked a token: the one list shared by `ModelFailure` and `Incident`, so a model
+failure of any kind becomes an incident, never a validation error of the state."""
 
 Json = dict[str, JsonValue]
 
@@ -142,6 +151,9 @@ class BufferedMessage(BaseModel):
     payload: Json
     actor: str | None
     org: str | None
+    roles: list[str] = Field(
+        default_factory=list, description="The sender's roles, checked again on delivery."
+    )
     received: datetime
     expires: datetime
 
@@ -153,7 +165,7 @@ class Incident(BaseModel):
     element_id: str
     token_id: str | None = None
     activity_id: str | None = None
-    kind: Literal["expression", "gateway", "activity", "error", "child"]
+    kind: IncidentKind
     message: str
     created: datetime
 
@@ -202,6 +214,10 @@ class InstanceState(BaseModel):
         default_factory=dict,
         description="Idempotency key of each delivered message -> the elements it reached.",
     )
+    message_senders: dict[str, str] = Field(
+        default_factory=dict,
+        description="Idempotency key of each delivered message -> the subject who sent it.",
+    )
     visits: dict[str, int] = Field(default_factory=dict)
     participants: list[str] = Field(default_factory=list)
     children: list[str] = Field(
@@ -211,6 +227,13 @@ class InstanceState(BaseModel):
     audit: list[AuditEntry] = Field(default_factory=list)
     ended: bool = False
     outcome: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Stored state of an earlier schema version (carried across continue-as-new, or
+        read back from a query) is upgraded before it is read."""
+        return upgrade(data) if isinstance(data, dict) else data
 
     def checkpoint(self) -> InstanceState:
         """A copy of the state to roll a failed step back to.
@@ -245,6 +268,7 @@ _ADD_ONLY = (
     "audit",
     "completed_tasks",
     "delivered_messages",
+    "message_senders",
     "participants",
     "children",
     "visits",
@@ -256,11 +280,20 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 """Upgrade functions by the version they upgrade *from*; none yet (version 1)."""
 
 
-def migrate(raw: dict[str, Any]) -> InstanceState:
-    """Read stored state of any earlier schema version, upgrading it step by step."""
+def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    """Stored state JSON of any earlier schema version, upgraded step by step to
+    `SCHEMA_VERSION` (the input is not changed). `InstanceState` runs it on every load."""
     version = int(raw.get("schema_version", 1))
+    if version >= SCHEMA_VERSION:
+        return raw
+    raw = dict(raw)
     while version < SCHEMA_VERSION:
         raw = MIGRATIONS[version](raw)
         version += 1
         raw["schema_version"] = version
+    return raw
+
+
+def migrate(raw: dict[str, Any]) -> InstanceState:
+    """Read stored state of any earlier schema version, upgrading it step by step."""
     return InstanceState.model_validate(raw)

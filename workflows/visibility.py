@@ -3,11 +3,22 @@
 Both are derived from the state after every change. Search attributes are upserted only
 when their value changed (each upsert is a history event), and hold ids and dates, never
 personal data. The details are Markdown for the Web UI's case page.
+
+``NivaOpenTasks`` lists the open tasks by id (``Decision``, ``ReferralResponse:SE-AB``) and
+each multi-instance task by its element id too (``ReferralResponse``).
+
+Temporal refuses a search-attribute value over 2 KB, and terminates the case that upserts
+one. So the keyword lists are bounded (`bounded_list`): when a case holds more open tasks,
+candidates or participants than fit, the list keeps what the documented operator queries
+need most (element ids for ``NivaOpenTasks``, roles for ``NivaCandidates``), then as many
+full entries as fit, and ends with `TRUNCATED`.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
@@ -16,12 +27,27 @@ from workflows import search_attributes as sa
 from workflows.candidates import candidate_keys, describe
 from workflows.contract import OpenTask
 from workflows.interpreter import Interpreter
-from workflows.state import Activity
+from workflows.state import Activity, Timer
 
-__all__ = ["details_markdown", "jurisdiction", "open_tasks", "search_attribute_updates"]
+__all__ = [
+    "MAX_LIST_BYTES",
+    "TRUNCATED",
+    "bounded_list",
+    "details_markdown",
+    "diagram_link",
+    "jurisdiction",
+    "open_tasks",
+    "search_attribute_updates",
+]
 
 _MAX_TASK_LINES = 25
 _MAX_KEYS = 8
+
+MAX_LIST_BYTES = 1_900
+"""The most bytes one keyword-list search attribute takes as JSON (Temporal: 2 KB)."""
+TRUNCATED = "~more"
+"""The last entry of a keyword list that was cut to fit: query ``NivaOpenTasks = "~more"``
+for the cases whose lists are partial."""
 
 AttributeValue = str | bool | datetime | list[str] | None
 
@@ -48,6 +74,40 @@ def open_tasks(interpreter: Interpreter) -> list[OpenTask]:
     ]
 
 
+def _list_bytes(values: list[str]) -> int:
+    return len(json.dumps(values, ensure_ascii=False).encode())
+
+
+def bounded_list(values: list[str], *, coarse: list[str] | None = None) -> list[str]:
+    """``values`` without repeats, as long as they fit in `MAX_LIST_BYTES`.
+
+    When they do not fit: first ``coarse`` (a shorter summary of the same entries, e.g.
+    element ids for task ids), then the entries of ``values`` that still fit, in order, and
+    `TRUNCATED` last. A list that fits is returned unchanged, so cases within the bound
+    upsert exactly what they always did.
+    """
+    unique = list(dict.fromkeys(values))
+    if _list_bytes(unique) <= MAX_LIST_BYTES:
+        return unique
+    budget = MAX_LIST_BYTES - _list_bytes([TRUNCATED])
+    kept: list[str] = []
+    used = 0  # n entries take their JSON strings, n - 1 separators and two brackets
+    for value in [*dict.fromkeys(coarse or []), *unique]:
+        cost = _list_bytes([value]) - len("[]") + len(", ")
+        if value in kept or used + cost > budget:
+            continue
+        kept.append(value)
+        used += cost
+    return [*kept, TRUNCATED]
+
+
+def _roles(keys: list[str]) -> list[str]:
+    """The roles of candidate keys (``org:SE-AB/group:officer`` -> ``group:officer``):
+    what remains findable when a case has more candidates than fit; organisations stay
+    findable through ``NivaParticipants``, which holds every candidate organisation."""
+    return [key.rsplit("/", 1)[-1] for key in keys if "group:" in key]
+
+
 def _values(interpreter: Interpreter) -> dict[str, AttributeValue]:
     state = interpreter.state
     tasks = interpreter.open_tasks()
@@ -62,9 +122,14 @@ def _values(interpreter: Interpreter) -> dict[str, AttributeValue]:
         sa.PROCESS_VERSION.name: str(state.version),
         sa.BUSINESS_KEY.name: state.business_key,
         sa.JURISDICTION.name: jurisdiction(state.process_id),
-        sa.OPEN_TASKS.name: [t.id for t in tasks],
-        sa.CANDIDATES.name: candidates,
-        sa.PARTICIPANTS.name: list(state.participants),
+        # A multi-instance task is also listed by its element id, so that
+        # NivaOpenTasks = "ReferralResponse" finds a case waiting for any region's answer.
+        sa.OPEN_TASKS.name: bounded_list(
+            [t.id for t in tasks] + [t.element_id for t in tasks if t.parent_activity],
+            coarse=[t.element_id for t in tasks],
+        ),
+        sa.CANDIDATES.name: bounded_list(candidates, coarse=_roles(candidates)),
+        sa.PARTICIPANTS.name: bounded_list(list(state.participants)),
         sa.NEXT_DEADLINE.name: min(dues) if dues else None,
         sa.INCIDENT.name: bool(state.incidents),
         sa.OUTCOME.name: state.outcome if state.ended else None,
@@ -99,15 +164,26 @@ def _moment(at: datetime, tz: ZoneInfo) -> str:
     return f"{local:%Y-%m-%d %H:%M}"
 
 
-def _deadline(interpreter: Interpreter, owner: str) -> datetime | None:
-    """The earliest interrupting boundary timer armed on ``owner``: when it closes."""
+def _deadline(interpreter: Interpreter, *owners: str | None) -> Timer | None:
+    """The earliest interrupting boundary timer armed on one of ``owners``: when it closes."""
     model = interpreter.model
-    fire_times = [
-        t.fire_at
+    timers = [
+        t
         for t in interpreter.state.timers.values()
-        if t.owner == owner and model.node(t.element_id).cancel_activity
+        if t.owner in owners and model.node(t.element_id).cancel_activity
     ]
-    return min(fire_times) if fire_times else None
+    return min(timers, key=lambda t: t.fire_at) if timers else None
+
+
+def _moved(interpreter: Interpreter, timer: Timer | None) -> str:
+    """`` (moved from 2031-03-01, not a working day)`` when the process's working-day
+    calendar moved the timer, else nothing."""
+    if timer is None or interpreter.model.calendar is None:
+        return ""
+    nominal = interpreter.nominal_fire_at(timer)
+    if nominal is None or nominal == timer.fire_at:
+        return ""
+    return f" (moved from {_moment(nominal, interpreter.model.tz)}, not a working day)"
 
 
 def _multi_line(interpreter: Interpreter, body: Activity) -> str:
@@ -119,7 +195,8 @@ def _multi_line(interpreter: Interpreter, body: Activity) -> str:
     line = f"- **{body.name or body.element_id}**: {multi.completed} of {len(multi.keys)} {verb}"
     deadline = _deadline(interpreter, body.id)
     if deadline is not None:
-        line += f", closes {_moment(deadline, interpreter.model.tz)}"
+        line += f", closes {_moment(deadline.fire_at, interpreter.model.tz)}"
+        line += _moved(interpreter, deadline)
     if body.status == "incident":
         line += " (incident)"
     waiting = [
@@ -135,12 +212,23 @@ def _multi_line(interpreter: Interpreter, body: Activity) -> str:
 def _task_line(interpreter: Interpreter, task: Activity) -> str:
     """``- `Decide` Decision — role officer in organisation SE-SOS, due 2027-06-01``."""
     due = f", due {_moment(task.due, interpreter.model.tz)}" if task.due else ""
+    if task.due:
+        due += _moved(interpreter, _deadline(interpreter, task.id, task.parent_activity))
     who = describe(task.candidate_groups, task.candidate_orgs)
     incident = " (incident)" if task.status == "incident" else ""
     return f"- `{task.id}` {task.name or task.element_id} — {who}{due}{incident}"
 
 
-def details_markdown(interpreter: Interpreter) -> str:
+def diagram_link(api_url: str | None, workflow_id: str) -> str | None:
+    """A Markdown link to the case's diagram page (``GET /instances/{id}/diagram``) on the
+    API at ``api_url``; None without one (only the configuration knows where the API is)."""
+    if not api_url:
+        return None
+    page = f"{api_url.rstrip('/')}/instances/{quote(workflow_id, safe=':')}/diagram"
+    return f"[Diagram of the case]({page})"
+
+
+def details_markdown(interpreter: Interpreter, *, diagram: str | None = None) -> str:
     """The case page's "current details": where the case stands and what it waits for.
 
     Multi-instance activities read as progress (``Remiss: 15 of 21 answered, closes
@@ -148,7 +236,7 @@ def details_markdown(interpreter: Interpreter) -> str:
     (in the process's time zone), then other running work, incidents, accepted messages
     and the next timer. Only ids, element names, counts and dates: never variables or
     payloads, which may hold personal data. A pure function of the state, so it is
-    deterministic inside the workflow.
+    deterministic inside the workflow. ``diagram`` (`diagram_link`) ends the details.
     """
     state = interpreter.state
     tz = interpreter.model.tz
@@ -190,8 +278,13 @@ def details_markdown(interpreter: Interpreter) -> str:
     timer = interpreter.next_timer()
     if timer is not None:
         node = interpreter.model.node(timer.element_id)
-        lines.append(f"\n**Next timer:** {node.name or node.id} at {_moment(timer.fire_at, tz)}")
+        lines.append(
+            f"\n**Next timer:** {node.name or node.id} at {_moment(timer.fire_at, tz)}"
+            + _moved(interpreter, timer)
+        )
     if not state.ended and len(lines) == 1:
         lines.append("\nWorking: no open task, timer or message.")
     lines.append(f"\n_Times in {tz.key}._")
+    if diagram is not None:
+        lines.append(f"\n{diagram}")
     return "\n".join(lines)

@@ -10,6 +10,10 @@ and a collaboration names pools, the collaboration gets one diagram instead: one
 participant, stacked, each holding its process, with the message flows between them, as
 bpmn.io shows a collaboration. Lanes are left without shapes (bpmn.io draws the pool
 without them).
+
+An edge names its flow by id, so a sequence or message flow without one could not be drawn:
+each such flow of a process being laid out gets an id, ``Flow_<source>_<target>`` (made
+unique), and `unnamed_flows` tells the caller which flows those were.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "has_diagram",
     "layout_definitions",
     "layout_process",
+    "unnamed_flows",
 ]
 
 ORIGIN = (150.0, 80.0)
@@ -154,6 +159,17 @@ def layout_definitions(defs: Definitions) -> Definitions:
     result = defs.model_copy(deep=True)
     taken = _ids_in(result)
     collaboration = result.collaboration
+    for process in result.processes:
+        if not has_diagram(result, process):
+            for flow in process.all_flows():
+                if not flow.id:
+                    flow.id = _unique(f"Flow_{flow.source_ref}_{flow.target_ref}", taken)
+    if not result.diagrams and collaboration is not None:
+        for message_flow in collaboration.message_flows:
+            if not message_flow.id:
+                message_flow.id = _unique(
+                    f"MessageFlow_{message_flow.source_ref}_{message_flow.target_ref}", taken
+                )
     if not result.diagrams and collaboration is not None and collaboration.participants:
         result.diagrams.append(_layout_collaboration(result, collaboration, taken))
         drawn = {local_ref(p.process_ref) for p in collaboration.participants}
@@ -164,6 +180,26 @@ def layout_definitions(defs: Definitions) -> Definitions:
             continue
         result.diagrams.append(layout_process(process, taken_ids=taken))
     return result
+
+
+def unnamed_flows(defs: Definitions) -> list[tuple[int | None, str | None, str | None]]:
+    """The sequence and message flows without an id: (line, source, target) of each.
+
+    `layout_definitions` gives these an id when it draws their process or collaboration.
+    """
+    flows: list[tuple[int | None, str | None, str | None]] = [
+        (f.line, f.source_ref, f.target_ref)
+        for process in defs.processes
+        for f in process.all_flows()
+        if not f.id
+    ]
+    flows += [
+        (m.line, m.source_ref, m.target_ref)
+        for c in defs.collaborations
+        for m in c.message_flows
+        if not m.id
+    ]
+    return flows
 
 
 def _layout_collaboration(

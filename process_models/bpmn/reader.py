@@ -78,6 +78,7 @@ from process_models.schema import (
     RawElement,
     SequenceFlow,
     Shape,
+    Starters,
     Subscription,
     TaskDefinition,
 )
@@ -106,6 +107,7 @@ NIVA_ATTRIBUTES: dict[str, dict[str, str]] = {
     "output": {"target": "target", "source": "source"},
     "form": {"key": "key"},
     "assignment": {"candidateGroups": "candidate_groups", "candidateOrgs": "candidate_orgs"},
+    "starters": {"candidateGroups": "candidate_groups", "candidateOrgs": "candidate_orgs"},
     "constraint": {"expression": "expression", "message": "message"},
     "loop": {
         "inputCollection": "input_collection",
@@ -122,6 +124,7 @@ NIVA_ATTRIBUTES: dict[str, dict[str, str]] = {
     },
     "versionTag": {"value": "value"},
     "timezone": {"value": "value"},
+    "calendar": {"value": "value"},
 }
 
 # An attribute value that starts with a declared prefix ("tns:Msg_1",
@@ -536,6 +539,8 @@ class _NodeExtensions:
             niva.called_element = CalledElement(**fields)
         elif name == "subscription" and niva.subscription is None:
             niva.subscription = Subscription(**_niva_fields(element))
+        elif name == "calendar" and niva.calendar is None:
+            niva.calendar = _niva_fields(element).get("value")
         else:
             # Unknown niva elements and repeats of a single-valued one are kept as written
             # (validation may report the repeats), as are foreign vocabularies.
@@ -714,13 +719,16 @@ class _Reader:
 
     def process(self, element: _Element) -> Process:
         base = _Base(self, element, _PROCESS_KNOWN)
-        values: dict[str, str | None] = {"versionTag": None, "timezone": None}
+        values: dict[str, str | None] = {"versionTag": None, "timezone": None, "calendar": None}
         seen: set[str] = set()
         foreign: list[RawElement] = []
+        starters: Starters | None = None
         for extension in base.extensions:
             tag = str(extension.tag)
             local = tag[len(_NIVA_NS) :] if tag.startswith(_NIVA_NS) else ""
-            if local in values and local not in seen:
+            if local == "starters" and starters is None:
+                starters = Starters(**_niva_fields(extension))
+            elif local in values and local not in seen:
                 seen.add(local)
                 values[local] = _niva_fields(extension).get("value")
             else:
@@ -734,6 +742,8 @@ class _Reader:
             is_executable=_optional_bool(element, "isExecutable", element.get("isExecutable")),
             version_tag=values["versionTag"],
             timezone=values["timezone"],
+            calendar=values["calendar"],
+            starters=starters,
         )
         self.fill_container(process, base.rest)
         return process

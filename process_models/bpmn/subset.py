@@ -12,14 +12,16 @@ service, send, receive and manual tasks, and plain ``task`` as an abstract pass-
 event-based gateways; intermediate timer and message catch; a none or message
 intermediate throw; boundary timer and message events, interrupting or not, and error
 boundaries; parallel and sequential multi-instance with a completion condition; embedded
-subprocesses, event subprocesses with message, timer or error starts; call activities.
-Conditions and timers must be in niva's expression language: no ``language`` attribute, or
-``cel``.
+subprocesses (started by a none start event), event subprocesses with message, timer or
+error starts; call activities. Conditions and timers must be in niva's expression language:
+no ``language`` attribute (and no other ``expressionLanguage`` on the definitions), or one of
+`NIVA_LANGUAGES`, in any case (``cel``, ``CEL``, ``text/cel``, ``application/cel``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from process_models.bpmn.namespaces import BPMN
 from process_models.errors import Problem
@@ -41,6 +43,7 @@ __all__ = [
     "blockers",
     "blockers_by_process",
     "is_executable",
+    "is_niva_language",
 ]
 
 #: Flow node kinds the engine runs (event definitions are checked separately).
@@ -92,8 +95,16 @@ MODELLING_ONLY: frozenset[str] = frozenset(
     }
 )
 
-#: Values of a ``language`` attribute niva executes (compared case-insensitively).
-NIVA_LANGUAGES: frozenset[str] = frozenset({"cel"})
+#: Values of a ``language`` attribute niva executes (compared case-insensitively, after
+#: trimming): the name, and the media-type forms tools write for it.
+NIVA_LANGUAGES: frozenset[str] = frozenset({"cel", "text/cel", "application/cel"})
+
+
+def is_niva_language(language: str | None) -> bool:
+    """True when an expression in ``language`` is CEL, which niva runs (None: no language
+    declared, so niva's own)."""
+    return language is None or language.strip().lower() in NIVA_LANGUAGES
+
 
 _EVENTS_BY_KIND: dict[str, frozenset[str]] = {
     "startEvent": frozenset({"message", "timer"}),
@@ -173,8 +184,11 @@ def blockers(process: Process, *, expression_language: str | None = None) -> lis
     """
     check = _Check(expression_language)
     check.extras(process.id, process.extras)
-    check.container(process, in_event_subprocess=False)
+    check.container(process, scope="process")
     return check.problems
+
+
+_Scope = Literal["process", "subprocess", "event subprocess"]
 
 
 class _Check:
@@ -185,9 +199,9 @@ class _Check:
     def add(self, element_id: str | None, line: int | None, message: str) -> None:
         self.problems.append(Problem(message=message, element_id=element_id or None, line=line))
 
-    def container(self, container: FlowContainer, *, in_event_subprocess: bool) -> None:
+    def container(self, container: FlowContainer, *, scope: _Scope) -> None:
         for node in container.nodes:
-            self.node(node, in_event_subprocess=in_event_subprocess)
+            self.node(node, scope=scope)
         for flow in container.flows:
             self.flow(flow)
         if not isinstance(container, Process):
@@ -211,7 +225,7 @@ class _Check:
         if expression is None:
             return
         language = expression.language or self.default_language
-        if language is not None and language.strip().lower() not in NIVA_LANGUAGES:
+        if not is_niva_language(language):
             self.add(
                 owner,
                 expression.line or line,
@@ -223,14 +237,14 @@ class _Check:
         self.language(flow.id, "the condition", flow.condition, flow.line)
         self.extras(flow.id, flow.extras)
 
-    def node(self, node: FlowNode, *, in_event_subprocess: bool) -> None:
+    def node(self, node: FlowNode, *, scope: _Scope) -> None:
         if node.kind not in EXECUTABLE_NODE_KINDS:
             hint = _KIND_HINTS.get(node.kind, "see the executable subset in DESIGN.md")
             self.add(node.id, node.line, f"{node.kind} is not in niva's executable subset; {hint}")
         else:
             # The children of an element that blocks anyway (a scriptTask's script) would
             # only repeat the same problem.
-            self.events(node, in_event_subprocess=in_event_subprocess)
+            self.events(node, scope=scope)
             self.attributes(node)
             self.extras(node.id, node.extras)
         if node.loop is not None:
@@ -239,7 +253,8 @@ class _Check:
             self.language(node.id, "the completion condition", loop.completion_condition, loop.line)
             self.extras(node.id, loop.extras)
         if node.subprocess is not None:
-            self.container(node.subprocess, in_event_subprocess=node.triggered_by_event)
+            inner: _Scope = "event subprocess" if node.triggered_by_event else "subprocess"
+            self.container(node.subprocess, scope=inner)
 
     def attributes(self, node: FlowNode) -> None:
         flags = {
@@ -260,13 +275,25 @@ class _Check:
                 "a parallel event-based gateway is not executable; use an exclusive one",
             )
 
-    def events(self, node: FlowNode, *, in_event_subprocess: bool) -> None:
+    def events(self, node: FlowNode, *, scope: _Scope) -> None:
         allowed = _EVENTS_BY_KIND.get(node.kind)
         if allowed is None:
             if node.event_definitions:
                 self.add(node.id, node.line, f"{node.kind} cannot carry event definitions")
             return
-        if node.kind == "startEvent" and in_event_subprocess:
+        if node.kind == "startEvent" and scope == "subprocess":
+            # Nothing would deliver the trigger: the subprocess starts when a token arrives.
+            for definition in node.event_definitions:
+                self.add(
+                    node.id,
+                    definition.line or node.line,
+                    f"the start event of an embedded subprocess cannot have a "
+                    f"{definition.kind} trigger: the subprocess starts when a token reaches "
+                    "it; remove the trigger (wait with an intermediate catch event after the "
+                    'start) or make it an event subprocess (triggeredByEvent="true")',
+                )
+            return
+        if node.kind == "startEvent" and scope == "event subprocess":
             allowed = allowed | {"error"}
             if not node.event_definitions:
                 self.add(

@@ -316,6 +316,8 @@ def _node_extensions(ext: NivaExtensions) -> list[_Element]:
         elements.append(_niva("input", target=mapping.target, source=mapping.source))
     for mapping in ext.outputs:
         elements.append(_niva("output", target=mapping.target, source=mapping.source))
+    if ext.calendar is not None:
+        elements.append(_niva("calendar", value=ext.calendar))
     return elements
 
 
@@ -423,6 +425,13 @@ def _write_process(parent: _Element, process: Process) -> None:
         extensions.append(_niva("versionTag", value=process.version_tag))
     if process.timezone is not None:
         extensions.append(_niva("timezone", value=process.timezone))
+    if process.calendar is not None:
+        extensions.append(_niva("calendar", value=process.calendar))
+    if process.starters is not None:
+        s = process.starters
+        extensions.append(
+            _niva("starters", candidateGroups=s.candidate_groups, candidateOrgs=s.candidate_orgs)
+        )
     element = _write_base(parent, bpmn("process"), process, extensions)
     _set(element, "name", process.name)
     if process.is_executable is not None:

@@ -11,13 +11,16 @@ all, those of the models included.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Literal, Self, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from process_models.errors import TimerSpecError
+from process_models.reference import REFERENCE_DIR, load_reference
 from process_models.timers import IsoDuration
 
 __all__ = [
@@ -41,11 +44,14 @@ __all__ = [
     "ReferralResponse",
     "RevocationDecision",
     "TimeLimits",
+    "swedish_npos",
+    "swedish_regions",
 ]
 
 RULES: dict[str, str] = {
     # Checked by the forms below.
-    "nominating_npos": "a nomination names at least one NPO (ids SE-NPO-…), each once",
+    "nominating_npos": "a nomination names at least one NPO of the reference data "
+    "(organisations.yaml, ids SE-NPO-…), each once",
     "time_limit_duration": "a time limit is an ISO 8601 duration such as P10W",
     "time_limit_day": "a yearly day is written MM-DD, e.g. 03-31",
     "expert_group_size": "a sakkunniggrupp has 7 to 9 members",
@@ -64,6 +70,8 @@ RULES: dict[str, str] = {
     "permit_unique": "a region gets at most one permit per decision",
     "permit_conditions": "each permit has at least one condition",
     "follow_up_explained": "a follow-up that reports unmet conditions explains why",
+    "follow_up_home_regions": "patients per home region name regions of the reference data "
+    "(organisations.yaml, ids SE-…) and add up to at most the patients",
     "follow_up_review_explained": "a review that finds conditions unmet says why",
     "revocation_complete": "a revocation has a ground and an effective date",
     "revocation_not_revoked": "a decision not to revoke has no ground and re-advertises nothing",
@@ -115,6 +123,45 @@ Units = Annotated[
     AfterValidator(_units),
     Field(json_schema_extra={"minimum": 1, "maximum": 5}, description="1 to 5 units."),
 ]
+
+
+@functools.cache
+def swedish_npos(directory: Path = REFERENCE_DIR) -> tuple[str, ...]:
+    """The ids of the NPOs (``kind: npo``) in the reference data's ``organisations.yaml``,
+    read once.
+
+    Raises:
+        ValueError: the reference data cannot be read.
+    """
+    organisations = load_reference(directory).get("organisations") or []
+    return tuple(
+        str(org["id"])
+        for org in organisations
+        if isinstance(org, dict) and org.get("kind") == "npo" and org.get("id")
+    )
+
+
+@functools.cache
+def swedish_regions(directory: Path = REFERENCE_DIR) -> tuple[str, ...]:
+    """The ids of the 21 regions (``kind: region``, ``SE-…``) in the reference data's
+    ``organisations.yaml``, read once.
+
+    Raises:
+        ValueError: the reference data cannot be read.
+    """
+    organisations = load_reference(directory).get("organisations") or []
+    return tuple(
+        str(org["id"])
+        for org in organisations
+        if isinstance(org, dict)
+        and org.get("kind") == "region"
+        and str(org.get("id", "")).startswith("SE-")
+    )
+
+
+# Read at import, outside any workflow sandbox, so validation never touches the disk.
+_NPOS = swedish_npos()
+_REGIONS = swedish_regions()
 
 
 class _Form(BaseModel):
@@ -221,6 +268,15 @@ class Nomination(_Form):
             raise ValueError(rule("nominating_npos", "none named"))
         if len(set(self.nominating_npos)) != len(self.nominating_npos):
             raise ValueError(rule("nominating_npos", "an NPO is named twice"))
+        unknown = [npo for npo in self.nominating_npos if npo not in _NPOS]
+        if unknown:
+            raise ValueError(
+                rule(
+                    "nominating_npos",
+                    f"not an NPO of the reference data: {', '.join(unknown)}; "
+                    f"the NPOs are {', '.join(_NPOS)}",
+                )
+            )
         return self
 
 
@@ -436,11 +492,39 @@ class AnnualFollowUp(_Form):
     complications: int = Field(ge=0)
     conditions_met: bool = Field(description="The unit meets the permit's conditions.")
     comments: Text | None = None
+    # Optional, so that follow-ups recorded before it existed still validate; the yearly
+    # public report shows accessibility from it where it is given.
+    patients_by_home_region: dict[RegionId, Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        description="Accessibility: the patients of the year by their home region (region "
+        'id → patients), e.g. {"SE-AB": 12, "SE-M": 3}. Regions not named had none.',
+    )
 
     @model_validator(mode="after")
     def _explained(self) -> Self:
         if not self.conditions_met and not self.comments:
             raise ValueError(rule("follow_up_explained", "comments are empty"))
+        return self
+
+    @model_validator(mode="after")
+    def _home_regions(self) -> Self:
+        by_region = self.patients_by_home_region or {}
+        unknown = [region for region in by_region if region not in _REGIONS]
+        if unknown:
+            raise ValueError(
+                rule(
+                    "follow_up_home_regions",
+                    f"not a region of the reference data: {', '.join(unknown)}",
+                )
+            )
+        counted = sum(by_region.values())
+        if counted > self.patients:
+            raise ValueError(
+                rule(
+                    "follow_up_home_regions",
+                    f"{counted} patients by home region, {self.patients} patients in all",
+                )
+            )
         return self
 
 

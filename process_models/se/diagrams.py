@@ -444,7 +444,8 @@ PERMIT = ProcessDiagram(
         "EscalateReviewFollowUp": (10, 1),
         "EvaluationLetter": (11, 0),
         "PublishFollowUp": (12, 0),
-        "ConditionsMet": (13, 0),
+        "RecordFollowUp": (13, 0),
+        "ConditionsMet": (14, 0),
         "RevocationRequested": (6, 2.3),
         "RevocationInitiated": (6, 3.3),
         "RevocationCase": (7, 2.3),
@@ -472,9 +473,9 @@ PERMIT = ProcessDiagram(
         "Flow_AwaitEvent_RevocationRequested": Route(exit="b"),
         "Flow_AwaitEvent_RevocationInitiated": Route(exit="b"),
         "Flow_RevocationInitiated_RevocationCase": Route(enter="b"),
-        "Flow_ConditionsMet_AwaitEvent": Route(exit="t", enter="t", via=((13, -1.75), (5, -1.75))),
+        "Flow_ConditionsMet_AwaitEvent": Route(exit="t", enter="t", via=((14, -1.75), (5, -1.75))),
         "Flow_ConditionsMet_RevocationCase": Route(
-            exit="b", enter="t", via=((13, 1.65), (7, 1.65))
+            exit="b", enter="t", via=((14, 1.65), (7, 1.65))
         ),
         "Flow_RevocationTabled_RevocationMeeting": Route(enter="b", via=((9, 3.0), (8, 3.0))),
         "Flow_IsRevoked_NotifyNotRevoked": Route(exit="b"),

@@ -1,13 +1,19 @@
 """What a principal may read and do.
 
-- Completing a task or sending a message: only its candidates (`workflows.candidates`).
-  The API checks before it sends the update, so a refused request never reaches the case;
-  the case's own validator checks again.
+- Completing a task or sending a message: only its candidates (`workflows.candidates`),
+  checked by the case's update validator, so a refused request never reaches the history.
+  A message nothing waits for yet is checked against the candidates the model declares
+  for it, and again when it is delivered. An idempotency key is its first user's: another
+  principal repeating it is refused (403).
+- Starting a case: the process's ``niva:starters``; without one, the agencies; operators
+  always (`starter.api.routes.instances`).
 - Deploying models needs the role ``modeler``; cancelling cases and retrying incidents
   need ``operator``.
 - Reading: the agencies (``ApiSettings.agency_orgs``) and auditors read every case; any
   other organisation reads the cases it started, is or was a candidate in, or completed a
-  task in (``NivaParticipants``), and those with an open task it may complete.
+  task in (``NivaParticipants``), and those with an open task it may complete. Sending a
+  message grants no reading. A case the caller may not read answers 404, as if it did not
+  exist.
 - Auditors never change anything: every mutating route answers them 403.
 """
 
@@ -16,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from starter.api.auth import Principal
-from starter.api.errors import ApiError
+from starter.api.errors import ApiError, translate
 from workflows.candidates import may_act
 from workflows.contract import InstanceView, OpenTask
 
@@ -27,6 +33,8 @@ __all__ = [
     "candidate_rule",
     "forbid_auditor",
     "forbid_reading",
+    "hidden_case",
+    "hiding_refusal",
     "may_complete",
     "principal_keys",
     "require_role",
@@ -111,11 +119,24 @@ def require_role(principal: Principal, role: str, action: str) -> None:
 
 
 def forbid_reading(principal: Principal, instance_id: str) -> ApiError:
-    """The 403 for a case the principal takes no part in."""
-    org = principal.org or "no organisation"
-    return ApiError(
-        403,
-        "forbidden",
-        f"{principal.subject} ({org}) may not read {instance_id}: the organisation takes no "
-        "part in it",
-    )
+    """The 404 for a case the principal takes no part in: the same answer as for a case
+    that does not exist, so a principal learns nothing of cases it may not read."""
+    return hidden_case(instance_id)
+
+
+def hidden_case(instance_id: str) -> ApiError:
+    """The one 404 of a case that does not exist or that the caller may not read."""
+    return ApiError(404, "not_found", f"no such instance: {instance_id}")
+
+
+_REFUSALS = (403, 404, 409)
+"""The refusals a principal who may not read the case never sees: it gets the 404."""
+
+
+def hiding_refusal(exc: BaseException, instance_id: str) -> ApiError | None:
+    """`hidden_case`'s 404 in place of a refusal (``exc``) that would tell a principal who
+    may not read the case something of it; None for any other error."""
+    error = translate(exc)
+    if error is not None and error.status_code in _REFUSALS:
+        return hidden_case(instance_id)
+    return None

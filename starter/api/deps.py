@@ -23,7 +23,13 @@ from process_models.deployments import ModelStore
 from process_models.store import FileBlobStore
 from starter.api.auth import Authenticator, Principal, authenticator_from_settings, unauthorized
 from starter.api.errors import ApiError
-from starter.settings import ApiSettings, DataSettings, ServiceSettings, WorkerSettings
+from starter.settings import (
+    ApiSettings,
+    DataSettings,
+    ModelSettings,
+    ServiceSettings,
+    WorkerSettings,
+)
 
 __all__ = [
     "ApiContext",
@@ -97,7 +103,10 @@ class ApiContext:
     def store(self) -> ModelStore:
         """The model store the workers read."""
         if self._store is None:
-            self._store = ModelStore(FileBlobStore(DataSettings().models_dir))
+            self._store = ModelStore(
+                FileBlobStore(DataSettings().models_dir),
+                limits=ModelSettings().deploy_limits(),
+            )
         return self._store
 
     @property

@@ -19,7 +19,12 @@ boundary, and nowhere else::
     │                         DeploymentError (concurrent deployments);
     │                         WorkflowUpdateFailedError ← ApplicationError "Conflict"
     │                         (with ``accepts`` for a message nobody waits for)
-    ├── 413 payload_too_large, 415 unsupported_media_type
+    ├── 413 payload_too_large a body over NIVA_API_MAX_BODY_BYTES (`starter.api.limits`);
+    │                         ModelTooLargeError (a model over NIVA_MODELS_MAX_BYTES);
+    │                         StartTooLargeError (start variables over
+    │                         NIVA_LIMITS_MAX_VARIABLES_BYTES, or model and variables
+    │                         over Temporal's 2 MB)
+    ├── 415 unsupported_media_type
     ├── 422 invalid           RequestValidationError (``fields``); ModelInvalidError and
     │                         BpmnReadError (``problems``);
     │                         WorkflowUpdateFailedError ← ApplicationError "Invalid"
@@ -59,9 +64,11 @@ from process_models.errors import (
     BpmnReadError,
     DeploymentError,
     ModelInvalidError,
+    ModelTooLargeError,
     UnknownModelError,
 )
 from starter.api.schemas import ErrorBody, FieldError, ModelProblem
+from starter.cases import StartTooLargeError
 
 __all__ = [
     "ApiError",
@@ -237,6 +244,8 @@ def translate(exc: BaseException) -> ApiError | None:
             f"the body is not a readable BPMN 2.0 document: {exc}",
             problems=[ModelProblem.from_problem(exc.problem)],
         )
+    if isinstance(exc, ModelTooLargeError | StartTooLargeError):
+        return ApiError(413, "payload_too_large", str(exc))
     if isinstance(exc, DeploymentError):
         return ApiError(409, "conflict", f"{exc}; deploy again")
     if isinstance(exc, DocumentNotFoundError):
@@ -321,6 +330,7 @@ def install_error_handlers(app: FastAPI) -> None:
         ModelInvalidError,
         BpmnReadError,
         DeploymentError,
+        StartTooLargeError,
         DocumentNotFoundError,
         DocumentIntegrityError,
         ConnectionError,
@@ -334,20 +344,21 @@ def install_error_handlers(app: FastAPI) -> None:
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` for the given error statuses, all with `ErrorBody`.
 
-    401, 422, 429 and 503 are added to every route: any request may lack a token, be
-    malformed, meet a busy Temporal or an unreachable one.
+    400, 401, 413, 422, 429 and 503 are added to every route: any request may be malformed
+    (`starter.api.limits`), lack a token, be too large, meet a busy Temporal or an
+    unreachable one.
     """
     descriptions = {
-        400: "Temporal refused a malformed id or filter",
+        400: "A malformed id, filter or body (too deeply nested JSON, a lone surrogate, NUL)",
         401: "Missing, unknown or expired bearer token",
         403: "The caller may not do this",
         404: "Not found",
         409: "Conflicts with the case's state",
-        413: "The upload is too large",
+        413: "The body, upload or model is larger than its limit",
         415: "Unsupported content type",
         422: "Invalid request",
         429: "Temporal is busy: retry after Retry-After seconds",
         503: "Temporal (or a store) is unreachable or no worker answered",
     }
-    wanted = sorted({400, 401, 422, 429, 503, *statuses})
+    wanted = sorted({400, 401, 413, 422, 429, 503, *statuses})
     return {status: {"model": ErrorBody, "description": descriptions[status]} for status in wanted}

@@ -379,8 +379,9 @@ class CompleteTaskRequest(BaseModel):
         default=None,
         min_length=1,
         max_length=200,
-        description="A repeat with the same key gets the first result, even after the case "
-        "has ended; use one per submission, and the same one when retrying it.",
+        description="A repeat with the same key (by the same principal) gets the first "
+        "result, even after the case has ended; a key another principal used is refused "
+        "(403). Use one per submission, and the same one when retrying it.",
     )
 
 
@@ -409,19 +410,34 @@ class SendMessageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     payload: dict[str, JsonValue] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A repeat with the same key (by the same principal) is delivered once "
+        "and gets the first result, even after the case has ended; a key another principal "
+        "used is refused (403).",
+    )
 
 
 class MessageResponse(BaseModel):
-    """Which elements received the message; ``buffered`` when it waits for one."""
+    """Which elements received the message; ``buffered`` when it waits for one;
+    ``duplicate`` for a repeat."""
 
     name: str
     received_by: list[str]
     buffered: bool
+    duplicate: bool = False
 
     @classmethod
     def from_result(cls, result: CorrelateMessageResult) -> MessageResponse:
         """The API's view of a `CorrelateMessageResult`."""
-        return cls(name=result.name, received_by=result.received_by, buffered=result.buffered)
+        return cls(
+            name=result.name,
+            received_by=result.received_by,
+            buffered=result.buffered,
+            duplicate=result.duplicate,
+        )
 
 
 class RetryIncidentRequest(BaseModel):

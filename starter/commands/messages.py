@@ -29,17 +29,24 @@ def send(
         str | None,
         typer.Option("--payload", "-p", help="The message's values: JSON or YAML file, - stdin"),
     ] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Repeat a message safely with the same key")
+    ] = None,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Send a message to a case."""
+    body: dict[str, Any] = {"payload": read_payload(payload)}
+    if idempotency_key is not None:
+        body["idempotency_key"] = idempotency_key
 
     def show(data: dict[str, Any]) -> None:
+        again = " (repeat of an earlier message)" if data["duplicate"] else ""
         if data["buffered"]:
-            typer.echo(f"{data['name']} is kept until an element of the case waits for it")
+            typer.echo(f"{data['name']} is kept until an element of the case waits for it{again}")
         else:
-            typer.echo(f"{data['name']} received by {', '.join(data['received_by'])}")
+            typer.echo(f"{data['name']} received by {', '.join(data['received_by'])}{again}")
 
     call(
         "POST",
@@ -48,5 +55,5 @@ def send(
         token=token,
         as_json=as_json,
         show=show,
-        json={"payload": read_payload(payload)},
+        json=body,
     )

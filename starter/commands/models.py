@@ -3,27 +3,42 @@
 ``validate`` and ``layout`` work offline on files. ``deploy`` goes through the API
 (``NIVA_URL``, ``NIVA_TOKEN`` of a modeler); ``deploy --local``, ``list`` and ``export`` use
 the model store in the data directory (``NIVA_DATA_DIR``), the one the embedded stack's
-workers read.
+workers read. ``deploy --local`` then syncs the Temporal Schedules of timer start events
+(``TEMPORAL_*``), and exits 3 when a schedule is wanted but Temporal is not reachable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from temporalio.envconfig import ClientConfigProfile
+from temporalio.service import RPCError
 
 from process_models.bpmn import layout_definitions, read_bpmn, write_bpmn
+from process_models.bpmn.layout import unnamed_flows
 from process_models.deployments import ModelFile, ModelStore
-from process_models.errors import BpmnReadError, ModelInvalidError, Problem, UnknownModelError
+from process_models.errors import (
+    BpmnReadError,
+    ModelInvalidError,
+    ModelTooLargeError,
+    Problem,
+    UnknownModelError,
+)
+from process_models.schema import Definitions
 from process_models.shipped import shipped_model_files
 from process_models.store import FileBlobStore
 from process_models.validation import executable_processes, validate
 from starter.commands.api_client import DEFAULT_URL, JsonOpt, TokenOpt, UrlOpt, call
-from starter.settings import DataSettings
+from starter.schedules import sync_schedules, timer_start_schedules
+from starter.settings import DataSettings, ModelSettings, WorkerSettings
 
 __all__ = ["app", "local_store"]
+
+_CONNECT_TIMEOUT_SECONDS = 10.0
 
 app = typer.Typer(help="Validate, lay out, deploy, list and export BPMN process models.")
 
@@ -32,7 +47,10 @@ FilesArg = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, rea
 
 def local_store(data: DataSettings | None = None) -> ModelStore:
     """The model store in the data directory."""
-    return ModelStore(FileBlobStore((data or DataSettings()).models_dir))
+    return ModelStore(
+        FileBlobStore((data or DataSettings()).models_dir),
+        limits=ModelSettings().deploy_limits(),
+    )
 
 
 def _print_problems(problems: list[Problem]) -> None:
@@ -74,17 +92,35 @@ def layout(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Write here, not stdout")] = None,
 ) -> None:
-    """Add a left-to-right diagram to every process that has none; keep existing DI."""
+    """Add a left-to-right diagram to every process that has none; keep existing DI.
+
+    A flow without an id cannot be drawn: it gets one (``Flow_<source>_<target>``), and a
+    line on stderr says which.
+    """
     try:
         defs = read_bpmn(file.read_bytes())
     except BpmnReadError as exc:
         _print_problems([exc.problem.model_copy(update={"file": str(file)})])
         raise typer.Exit(1) from exc
-    xml = write_bpmn(layout_definitions(defs))
+    laid_out = layout_definitions(defs)
+    named = {line: flow for line, flow in _flow_ids_by_line(laid_out).items() if flow}
+    for line, source, target in unnamed_flows(defs):
+        new_id = named.get(line) if line is not None else None
+        what = f"{file}:{line or 1}: flow {source} -> {target} has no id"
+        typer.echo(f"{what}; it was given the id {new_id!r}" if new_id else what, err=True)
+    xml = write_bpmn(laid_out)
     if out is None:
         sys.stdout.buffer.write(xml)
     else:
         out.write_bytes(xml)
+
+
+def _flow_ids_by_line(defs: Definitions) -> dict[int | None, str | None]:
+    flows: dict[int | None, str | None] = {
+        f.line: f.id for p in defs.processes for f in p.all_flows()
+    }
+    flows.update({m.line: m.id for c in defs.collaborations for m in c.message_flows})
+    return flows
 
 
 @app.command()
@@ -115,15 +151,78 @@ def deploy(
                 headers={"Content-Type": "application/xml", "X-File-Name": path.name},
             )
         return
+    store = local_store()
     try:
-        results = local_store().deploy(_model_files(files))
+        results = store.deploy(_model_files(files))
     except ModelInvalidError as exc:
         _print_problems(exc.problems)
+        raise typer.Exit(1) from exc
+    except ModelTooLargeError as exc:
+        typer.echo(f"niva models deploy: {exc}", err=True)
         raise typer.Exit(1) from exc
     for result in results:
         state = "deployed" if result.created else "unchanged"
         model = result.model
         typer.echo(f"{model.process_id} version {model.version} {state} ({model.file_name})")
+    _sync_schedules(store)
+
+
+def _sync_schedules(store: ModelStore) -> None:
+    """Make the Temporal Schedules of timer start events follow the store, as the API and
+    ``niva dev`` do; exit 3 when Temporal is not reachable and a schedule is wanted."""
+    import worker  # the connection follows TEMPORAL_* like the worker's
+
+    wanted = timer_start_schedules(store)
+    target = temporal_target()
+
+    async def sync() -> list[str]:
+        try:
+            client = await asyncio.wait_for(worker.connect(), _CONNECT_TIMEOUT_SECONDS)
+        except (RuntimeError, TimeoutError, OSError, RPCError) as exc:
+            raise _Unreachable(str(exc) or type(exc).__name__) from exc
+        return await sync_schedules(client, store, task_queue=WorkerSettings().task_queue)
+
+    try:
+        synced = asyncio.run(sync())
+    except RPCError as exc:
+        typer.echo(
+            f"niva models deploy: the models are deployed, but Temporal at {target} refused "
+            f"the schedules of their timer start events: {exc}",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+    except _Unreachable as exc:
+        reason = str(exc)
+        if not wanted:
+            typer.echo(
+                f"niva models deploy: Temporal at {target} is not reachable ({reason}); "
+                "no deployed process has a timer start event, so no schedule was synced",
+                err=True,
+            )
+            return
+        typer.echo(
+            f"niva models deploy: the models are deployed, but the schedules of their timer "
+            f"start events ({', '.join(wanted)}) were not synced: Temporal at {target} is "
+            f"not reachable ({reason}). Start Temporal (niva dev syncs them when it starts) "
+            "or run this command again when it runs.",
+            err=True,
+        )
+        raise typer.Exit(3) from exc
+    typer.echo(
+        f"schedules in sync on {target}: {', '.join(synced)}"
+        if synced
+        else f"schedules in sync on {target}: none (no timer start event)"
+    )
+
+
+class _Unreachable(Exception):
+    """No connection to Temporal."""
+
+
+def temporal_target() -> str:
+    """The Temporal address the CLI connects to (``TEMPORAL_*``, envconfig profiles)."""
+    config = ClientConfigProfile.load().to_client_connect_config()
+    return str(config.get("target_host") or "localhost:7233")
 
 
 def _show_deployed(deployed: list[dict[str, object]]) -> None:

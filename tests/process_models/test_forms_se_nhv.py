@@ -139,6 +139,12 @@ BROKEN: list[tuple[str, type[BaseModel], dict[str, Any]]] = [
         Nomination,
         changed(Nomination, nominating_npos=["SE-NPO-MAGTARM", "SE-NPO-MAGTARM"]),
     ),
+    # Matches the id pattern, but no such NPO is in the reference data.
+    (
+        "nominating_npos",
+        Nomination,
+        changed(Nomination, nominating_npos=["SE-NPO-MAGTARM", "SE-NPO-FINNSINTE"]),
+    ),
     ("time_limit_duration", Nomination, changed(Nomination, time_limits={"review_period": "6M"})),
     (
         "time_limit_duration",
@@ -205,6 +211,16 @@ BROKEN: list[tuple[str, type[BaseModel], dict[str, Any]]] = [
         ),
     ),
     ("follow_up_explained", AnnualFollowUp, changed(AnnualFollowUp, conditions_met=False)),
+    (
+        "follow_up_home_regions",
+        AnnualFollowUp,
+        changed(AnnualFollowUp, patients_by_home_region={"SE-ZZ": 1}),
+    ),
+    (
+        "follow_up_home_regions",
+        AnnualFollowUp,
+        changed(AnnualFollowUp, patients_by_home_region={"SE-AB": 1, "SE-M": 1}),
+    ),
     (
         "follow_up_review_explained",
         FollowUpReview,
@@ -323,3 +339,21 @@ def test_constraint_accepts_and_rejects(rule_name: str):
     zone = ZoneInfo("Europe/Stockholm")
     assert expression.evaluate_bool({**variables, "payload": good}, now=NOW, tz=zone), file
     assert not expression.evaluate_bool({**variables, "payload": bad}, now=NOW, tz=zone), file
+
+
+def test_nomination_names_the_unknown_npo_and_the_known_ones():
+    with pytest.raises(ValidationError) as caught:
+        Nomination.model_validate(changed(Nomination, nominating_npos=["SE-NPO-FINNSINTE"]))
+    message = str(caught.value)
+    assert "SE-NPO-FINNSINTE" in message
+    assert "SE-NPO-MAGTARM" in message  # among the NPOs it could have named
+
+
+def test_follow_up_counts_patients_by_home_region_of_the_reference_data():
+    regions = {"SE-AB": 1, "SE-BD": 0}
+    follow_up = AnnualFollowUp.model_validate(
+        changed(AnnualFollowUp, patients_by_home_region=regions)
+    )
+    assert follow_up.patients_by_home_region == regions
+    # A follow-up recorded before the field existed stays valid.
+    assert AnnualFollowUp.model_validate(VALID[AnnualFollowUp]).patients_by_home_region is None

@@ -14,7 +14,7 @@ import email
 import email.policy
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from process_models.deployments import ModelFile
 from process_models.forms.no_national_services import FORMS
 from process_models.shipped import SHIPPED_DIRS
 from process_models.validation import validate
+from tests.support import working_days
 from tests.support.bpmn_render import bpmn_js_bundle, find_chromium, render_bpmn
 from tests.workflows.harness import Cases, running_cases
 from workflows.candidates import Actor
@@ -73,9 +74,15 @@ def oslo(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=OSLO)
 
 
-def end_of(year: int, month: int, day: int) -> datetime:
-    """The instant a date-only deadline falls due: when that day ends in Oslo."""
-    return oslo(year, month, day) + timedelta(days=1)
+def closes(year: int, month: int, day: int) -> datetime:
+    """When a deadline whose last day is that day closes: the models declare the NO
+    calendar, so the end of that day or of the next working day (domstolloven § 149)."""
+    return working_days.closes("NO", OSLO, date(year, month, day))
+
+
+def reminded(moment: datetime) -> datetime:
+    """When a reminder due at ``moment`` is sent: then, or on the working day before."""
+    return working_days.reminded("NO", OSLO, moment)
 
 
 # --- running cases ---------------------------------------------------------------------------
@@ -276,7 +283,7 @@ async def report_year(
     await advance_to(env, oslo(year, 1, 1))
     report = await open_task(handle, "AnnualReport")
     assert report.task_id == ("AnnualReport" if n == 1 else f"AnnualReport#{n}")
-    assert report.due == end_of(year, 3, 1), f"report {n} due {report.due.astimezone(OSLO)}"
+    assert report.due == closes(year, 3, 1), f"report {n} due {report.due.astimezone(OSLO)}"
     assert report.candidates == ["org:NO-HSO/group:officer"]
     return report
 
@@ -291,10 +298,10 @@ async def test_thirty_years_of_reports_and_evaluations(
         report = await report_year(cases, env, handle, n, year)
         if n == 3:
             # A late report: reminded on 16 February, escalated when 1 March ends.
-            await advance_to(env, end_of(year, 3, 1))
+            await advance_to(env, closes(year, 3, 1))
             late = await open_task(handle, "LateReport")
             [reminder] = await sent_by(tmp_path, handle.id, "ReportReminded")
-            assert at(oslo(year, 2, 16))(reminder)
+            assert at(reminded(oslo(year, 2, 16)))(reminder)
             assert "Påminnelse" in reminder.subject
             assert "1. mars" in reminder.subject
             escalation = await sent_by(tmp_path, handle.id, "EscalateReport", 2)
@@ -302,22 +309,23 @@ async def test_thirty_years_of_reports_and_evaluations(
                 "Helse Sør-Øst RHF <nasjonaletjenester@helse-sorost.example>",
                 "Helsedirektoratet <nasjonaletjenester@helsedirektoratet.example>",
             ]
-            assert all(at(end_of(year, 3, 1))(m) for m in escalation)
+            assert all(at(closes(year, 3, 1))(m) for m in escalation)
             assert (await cases.view(handle)).variables["report_due"] == f"{year}-03-01"
             await cases.complete(handle, late.task_id, annual_report(year - 1), actor=HSO)
         elif n == 4:
             # No report at all: two months after the deadline the evaluation goes ahead.
-            await advance_to(env, end_of(year, 3, 1))
+            await advance_to(env, closes(year, 3, 1))
             late = await open_task(handle, "LateReport")
-            assert late.due == oslo(year, 5, 2)
-            await advance_to(env, oslo(year, 5, 2))
+            # Two months after the end of 1 March: the end of 1 May, a public holiday.
+            assert late.due == closes(year, 5, 1)
+            await advance_to(env, closes(year, 5, 1))
         else:
             await cases.complete(handle, report.task_id, annual_report(year - 1), actor=HSO)
         evaluation = await open_task(handle, "Evaluation")
         variables = (await cases.view(handle)).variables
         assert variables["report_missing"] is (n == 4)
         assert variables["report_year"] == year - 1
-        assert evaluation.due == end_of(year, 6, 1), f"evaluation {n} due {evaluation.due}"
+        assert evaluation.due == closes(year, 6, 1), f"evaluation {n} due {evaluation.due}"
         assert evaluation.candidates == ["org:NO-HDIR/group:officer"]
         decision: dict[str, Any] = CONTINUE
         if n == 10:
@@ -336,17 +344,17 @@ async def test_thirty_years_of_reports_and_evaluations(
             # Reminded on 19 May, answered before the deadline.
             await advance_to(env, oslo(year, 5, 20))
             [reminder] = await sent_by(tmp_path, handle.id, "EvaluationReminded")
-            assert at(oslo(year, 5, 19))(reminder)
+            assert at(reminded(oslo(year, 5, 19)))(reminder)
         if n == 7:
             # An overdue evaluation: HOD and Helsedirektoratet hear of it when 1 June ends.
-            await advance_to(env, end_of(year, 6, 1))
+            await advance_to(env, closes(year, 6, 1))
             evaluation = await open_task(handle, "LateEvaluation")
             escalation = await sent_by(tmp_path, handle.id, "EscalateEvaluation", 2)
             assert sorted(m.to for m in escalation) == [
                 "Helse- og omsorgsdepartementet <postmottak@hod.example>",
                 "Helsedirektoratet <postmottak@helsedirektoratet.example>",
             ]
-            assert all(at(end_of(year, 6, 1))(m) for m in escalation)
+            assert all(at(closes(year, 6, 1))(m) for m in escalation)
         await cases.complete(handle, evaluation.task_id, decision, actor=HDIR)
         if n == 10:
             # The RHF and the HF hear that the change needs a new application.
@@ -376,7 +384,7 @@ async def follow_up_year(
     report = await report_year(cases, env, handle, n, year)
     await cases.complete(handle, report.task_id, annual_report(year - 1), actor=HSO)
     evaluation = await open_task(handle, "Evaluation")
-    assert evaluation.due == end_of(year, 6, 1)
+    assert evaluation.due == closes(year, 6, 1)
     return evaluation
 
 
@@ -756,14 +764,14 @@ async def test_v2_round_keeps_the_2024_calendar_and_hod_decides(
     round_year = int(view.variables["round_year"])
     apply = await open_task(handle, "Apply")
     assert apply.name == "Søknad til RHF"
-    assert apply.due == end_of(round_year, 8, 31)
+    assert apply.due == closes(round_year, 8, 31)
     assert "org:NO-HSO-OUS/group:officer" in apply.candidates  # an HF applies to its RHF
     await cases.complete(handle, apply.task_id, application(), actor=OUS)
     # Nothing happens until December, when the RHFs prioritise together.
     await advance_to(env, oslo(round_year, 11, 30))
     assert [t.element_id for t in (await cases.view(handle)).open_tasks] == []
     await advance_to(env, oslo(round_year, 12, 1))
-    assert (await open_task(handle, "Prioritise")).due == end_of(round_year, 12, 31)
+    assert (await open_task(handle, "Prioritise")).due == closes(round_year, 12, 31)
     await run_round(cases, handle, f"{round_year}-12-10")
     [ministry] = await sent_by(tmp_path, handle.id, "NotifyMinistry")
     assert ministry.to == "Helse- og omsorgsdepartementet <postmottak@hod.example>"
@@ -805,7 +813,7 @@ async def test_v2_approval_by_hod_starts_the_follow_up(
         business_key="ns-hod",
     )
     apply = await open_task(handle, "Apply")
-    assert apply.due == end_of(*(today + timedelta(days=30)).timetuple()[:3])
+    assert apply.due == closes(*(today + timedelta(days=30)).timetuple()[:3])
     await cases.complete(handle, apply.task_id, application(), actor=OUS)
     await run_round(cases, handle, f"{today.year}-12-10")
     decide = await open_task(handle, "Decide")
@@ -841,14 +849,14 @@ async def test_v2_application_missing_the_august_deadline_leaves_the_round(
     handle = await cases.start(APPLICATION, {"rhf": "NO-HMN"}, continue_after_events=100)
     view = await until(handle, lambda v: bool(v.open_tasks))
     round_year = int(view.variables["round_year"])
-    await advance_to(env, end_of(round_year, 8, 31))
+    await advance_to(env, closes(round_year, 8, 31))
     result = await handle.result()
     assert result.outcome == "Ikke med i årets søknadsrunde"
     assert result.variables["missed_deadline"]["task_name"] == "Søknad til RHF"
     [reminder] = await sent_by(tmp_path, handle.id, "ApplyReminded")
-    assert at(oslo(round_year, 8, 18))(reminder)
+    assert at(reminded(oslo(round_year, 8, 18)))(reminder)
     [late] = await sent_by(tmp_path, handle.id, "DeadlineMissed")
-    assert at(end_of(round_year, 8, 31))(late)
+    assert at(closes(round_year, 8, 31))(late)
     assert late.to == "Helse Midt-Norge RHF <nasjonaletjenester@helse-midt.example>"
     assert "31. august" in late.text
 

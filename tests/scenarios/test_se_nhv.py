@@ -1,8 +1,9 @@
 """Sweden's NHV processes as shipped, run as whole cases on the time-skipping server.
 
 The three models (``se_nhv_designation``, ``se_nhv_permit_allocation``, ``se_nhv_permit``)
-run with the real ``notify`` (file outbox) and ``render_document`` activities, so every
-message and document a case produces is produced and read back here. One care area goes
+run with the real ``notify`` (file outbox), ``render_document`` and ``record_follow_up``
+(SQLite) activities, so every message, document and statistic a case produces is produced
+and read back here. One care area goes
 from nomination to permits and through years of follow-up; the other tests take the
 branches: not prioritised, unsuitable, not NHV, no applicants, a withdrawn nomination.
 """
@@ -21,6 +22,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import ActivitySettings, build_activities
+from activities.statistics import StatisticsStore
 from starter import demo_se
 from starter.demo_se import (
     annual_follow_up,
@@ -48,6 +50,7 @@ from tests.scenarios.nhv import (
     region,
     se_model_files,
 )
+from tests.support import working_days
 from tests.workflows.harness import running_cases
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -78,6 +81,24 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(), STOCKHOLM)
 
 
+def closes(day: date) -> datetime:
+    """When a deadline whose last day is ``day`` closes: the models declare the SE calendar,
+    so the end of that day or of the next weekday (lag 1930:173 2 §)."""
+    return working_days.closes("SE", STOCKHOLM, day)
+
+
+def closes_at(nominal: datetime | str) -> datetime:
+    """When a deadline due at ``nominal`` (a case variable, say) closes."""
+    if isinstance(nominal, str):
+        nominal = datetime.fromisoformat(nominal)
+    return working_days.deadline("SE", STOCKHOLM, nominal)
+
+
+def reminded(nominal: datetime) -> datetime:
+    """When a reminder due at ``nominal`` goes out: then, or on the working day before."""
+    return working_days.reminded("SE", STOCKHOLM, nominal)
+
+
 async def test_care_area_from_nomination_to_three_permits(nhv: Nhv, record_history):
     key = "svar-leversvikt"
     designation = await nhv.start(
@@ -95,12 +116,15 @@ async def test_care_area_from_nomination_to_three_permits(nhv: Nhv, record_histo
     review = await nhv.task(designation, "ExpertReport")
     assert review.due is not None
     assert local(review.due).time() == time()
-    assert timedelta(days=181) <= review.due - appointed <= timedelta(days=185)
+    nominal = datetime.fromisoformat((await nhv.view(designation)).variables["review_deadline"])
+    assert timedelta(days=181) <= nominal - appointed <= timedelta(days=185)
+    assert review.due == closes_at(nominal)
     assert nhv.recipients(designation.id, "NotifyReviewStart") == [address("SE-SOS", "nhv")]
-    # The reminder goes out 14 days before the deadline, not before.
-    await nhv.advance_to(review.due - timedelta(days=15), designation)
+    # The reminder goes out 14 days before the deadline (on a working day), not before.
+    reminder_at = reminded(nominal.astimezone(UTC) - timedelta(days=14))
+    await nhv.advance_to(reminder_at - timedelta(days=1), designation)
     assert nhv.recipients(designation.id, "RemindReview") == []
-    await nhv.advance(timedelta(days=2), designation)
+    await nhv.advance_to(reminder_at + timedelta(days=1), designation)
     assert nhv.recipients(designation.id, "RemindReview") == [address("SE-SOS", "nhv")]
     await nhv.complete(designation, "ExpertReport", expert_report(units=3), EXPERT)
 
@@ -140,7 +164,7 @@ async def test_care_area_from_nomination_to_three_permits(nhv: Nhv, record_histo
     assert result.received_by == ["ReferralExtended"]
     await nhv.quiet(designation)
     remaining = await nhv.tasks(designation, "ReferralResponse", 6)
-    assert {t.due for t in remaining} == {end_of_day(extended_to)}
+    assert {t.due for t in remaining} == {closes(extended_to)}
     assert nhv.recipients(designation.id, "NotifyExtension") == sorted(address(r) for r in silent)
     state = await nhv.cases.internal(designation)
     assert any(
@@ -176,9 +200,9 @@ async def test_care_area_from_nomination_to_three_permits(nhv: Nhv, record_histo
     applications = await nhv.tasks(allocation, "Apply", 21)
     application_deadline = applications[0].due
     assert application_deadline is not None
-    assert (
-        timedelta(weeks=8) <= application_deadline - await nhv.now() <= timedelta(weeks=8, days=1)
-    )
+    nominal = datetime.fromisoformat((await nhv.view(allocation)).variables["application_deadline"])
+    assert timedelta(weeks=8) <= nominal - await nhv.now() <= timedelta(weeks=8, days=1)
+    assert application_deadline == closes_at(nominal)
     attachment = nhv.documents.put(b"%PDF-1.4 verksamhetsbeskrivning")
     applicants = ["SE-AB", "SE-O", "SE-E", "SE-M"]
     for org in applicants:
@@ -217,6 +241,7 @@ async def test_care_area_from_nomination_to_three_permits(nhv: Nhv, record_histo
     )
     permit = await nhv.exists(f"se_nhv_permit:{key}:SE-AB")
     await nhv.exists(f"se_nhv_permit:{key}:SE-O")
+    assert (await nhv.view(permit)).variables["permit_holders"] == ["SE-AB", "SE-O"]
 
     # The vacant place is advertised again, to the regions without a permit.
     again = await nhv.tasks(allocation, "Apply", 19)
@@ -265,6 +290,14 @@ async def test_care_area_from_nomination_to_three_permits(nhv: Nhv, record_histo
     assert view.variables["conditions"] == ["Villkoren i beslutet"]
 
 
+def reported(year: int) -> dict[str, Any]:
+    """A follow-up of ``year`` with its patients per home region (a few regions each year)."""
+    return {
+        **annual_follow_up(year),
+        "patients_by_home_region": {"SE-AB": 20, "SE-C": 10, "SE-M": year % 5},
+    }
+
+
 async def test_permit_followed_up_for_five_years_then_revoked_at_the_regions_request(
     nhv: Nhv, record_history
 ):
@@ -296,7 +329,7 @@ async def test_permit_followed_up_for_five_years_then_revoked_at_the_regions_req
         follow_up = await nhv.open_task(permit, "AnnualFollowUp", skip=timedelta(days=10))
         opened = local(await nhv.now())
         assert (opened.year, opened.month) == (year, 3)
-        assert follow_up.due == end_of_day(date(year, 3, 31))
+        assert follow_up.due == closes(date(year, 3, 31))
         if year == first_year:
             with pytest.raises(WorkflowUpdateFailedError) as caught:
                 await nhv.cases.complete(
@@ -305,10 +338,12 @@ async def test_permit_followed_up_for_five_years_then_revoked_at_the_regions_req
             assert "rule follow_up_year" in str(caught.value.cause)
         if year == first_year + 1:
             # Late: reminded 14 days before, escalated when 31 March has passed, reopened.
-            await nhv.advance_to(end_of_day(date(year, 3, 31)) + timedelta(hours=1), permit)
+            overdue = closes(date(year, 3, 31))
+            await nhv.advance_to(overdue + timedelta(hours=1), permit)
             late = await nhv.open_task(permit, "AnnualFollowUp")
             assert late.task_id != follow_up.task_id
-            assert late.due == end_of_day(date(year, 4, 15))
+            # Two weeks' grace from when the deadline closed (15 April when 31 March did).
+            assert late.due == closes(overdue.date() + timedelta(days=14))
             escalated = [m for m in nhv.mail(permit.id) if m.task.startswith("EscalateFollowUp")]
             assert sorted(m.to for m in escalated) == [
                 address("SE-AB", "nhv"),
@@ -316,20 +351,34 @@ async def test_permit_followed_up_for_five_years_then_revoked_at_the_regions_req
             ]
             follow_up = late
         await nhv.cases.complete(
-            permit, follow_up.task_id, annual_follow_up(year - 1), actor=region("SE-AB")
+            permit, follow_up.task_id, reported(year - 1), actor=region("SE-AB")
         )
         review = await nhv.open_task(permit, "ReviewFollowUp")
-        assert review.due == end_of_day(date(year, 5, 31))
+        assert review.due == closes(date(year, 5, 31))
         await nhv.cases.complete(permit, review.task_id, follow_up_review(), actor=OFFICER)
         await nhv.settled(permit, "AwaitEvent")
     # Only the late year's follow-up was still open when its reminder was due.
     [reminder] = [m for m in nhv.mail(permit.id) if m.task.startswith("RemindFollowUp")]
     due = end_of_day(date(first_year + 1, 3, 31))
-    assert abs(reminder.date - (due.astimezone(UTC) - timedelta(days=14))) < timedelta(minutes=1)
+    expected = reminded(due.astimezone(UTC) - timedelta(days=14))
+    assert abs(reminder.date - expected) < timedelta(minutes=1)
     view = await nhv.view(permit)
     assert [f["year"] for f in view.variables["follow_ups"]] == list(
         range(first_year - 1, first_year + 4)
     )
+    # Each reviewed follow-up is in the statistics store of the yearly public follow-up,
+    # once per year, with its patients per home region and without its free text.
+    store = StatisticsStore.from_settings(nhv.settings)
+    rows = store.follow_ups(range(first_year - 1, first_year + 4))
+    assert [(r.permit_case_id, r.year) for r in rows] == [
+        (permit.id, y) for y in range(first_year - 1, first_year + 4)
+    ]
+    for row in rows:
+        assert row.care_area == "Svår leversvikt"
+        assert (row.holder, row.unit_name) == ("SE-AB", "Karolinska Universitetssjukhuset")
+        assert (row.patients, row.treatments, row.complications) == (35, 40, 2)
+        assert row.review_conditions_met is True
+        assert row.patients_by_home_region == reported(row.year)["patients_by_home_region"]
 
     # The region asks for its permit to be revoked; the nämnd decides at its next meeting.
     result = await nhv.cases.message(
@@ -533,7 +582,9 @@ async def test_no_applicants_readvertised_then_closed(nhv: Nhv, record_history):
     deadline = first[0].due
     assert deadline is not None
     # The shortened application period of the case's time limits applies.
-    assert timedelta(weeks=4) <= deadline - await nhv.now() <= timedelta(weeks=4, days=1)
+    nominal = datetime.fromisoformat((await nhv.view(handle)).variables["application_deadline"])
+    assert timedelta(weeks=4) <= nominal - await nhv.now() <= timedelta(weeks=4, days=1)
+    assert deadline == closes_at(nominal)
     view = await nhv.view(handle)
     call = nhv.document(view.variables["call_documents"], "text/html").decode()
     assert "högst 2 enheter" in call
@@ -621,6 +672,7 @@ PERMIT_START = {
     "definition": "Behandling av svår osteogenesis imperfecta.",
     "units": 2,
     "nominating_npos": ["SE-NPO-SALLSYNTA"],
+    "permit_holders": ["SE-AB", "SE-O"],
     "time_limits": {},
 }
 
@@ -701,7 +753,15 @@ async def test_permit_kept_after_changed_circumstances_then_revoked_and_readvert
     assert view.outcome == "Tillståndet återkallat"
     revocation = nhv.document(view.variables["revocation_documents"], "text/html").decode()
     assert "Villkoren för tillståndet uppfylls inte längre" in revocation
+    # Invited: the regions without a permit for the area; neither the other holder (SE-AB)
+    # nor the region that just lost its permit (SE-O).
     allocation = await nhv.exists("se_nhv_permit_allocation:osteogenesis:SE-O")
-    await nhv.tasks(allocation, "Apply", 21)
-    assert (await nhv.view(allocation)).variables["vacancies"] == 1
+    invited = {t.task_id for t in await nhv.tasks(allocation, "Apply", 19)}
+    assert invited == {f"Apply:{r}" for r in REGIONS if r not in ("SE-AB", "SE-O")}
+    view = await nhv.view(allocation)
+    assert view.variables["vacancies"] == 1
+    assert view.variables["permit_holders"] == ["SE-AB"]
+    assert nhv.recipients(allocation.id, "SendCall") == sorted(
+        address(r) for r in REGIONS if r not in ("SE-AB", "SE-O")
+    )
     await record_history(permit, "se_nhv_permit_revoked_conditions_not_met")

@@ -92,7 +92,7 @@ def test_replay_cli_names_the_diverging_event(monkeypatch: pytest.MonkeyPatch):
     )
 
 
-async def test_replay_reports_a_failure_at_the_update_it_breaks(monkeypatch: pytest.MonkeyPatch):
+async def test_replay_reports_the_first_event_a_change_breaks(monkeypatch: pytest.MonkeyPatch):
     original = workflows.interpreter.Interpreter._task_id
 
     def renamed(self: workflows.interpreter.Interpreter, element_id: str, key: str | None) -> str:
@@ -103,8 +103,12 @@ async def test_replay_reports_a_failure_at_the_update_it_breaks(monkeypatch: pyt
     [result] = await replay_runs(case.runs)
     assert not result.ok
     assert result.divergence is not None
-    assert result.divergence.event_type == "WorkflowExecutionUpdateAccepted"
-    assert "KeyError 'Decide'" in result.divergence.message
+    # The renamed task cannot be completed: the recorded completion (events 9 and 10) is
+    # refused on replay, so the step it led to never runs and its first command, the
+    # search-attribute update of event 11, is the first event the code no longer issues.
+    assert result.divergence.event_id == 11
+    assert result.divergence.event_type == "UpsertWorkflowSearchAttributes"
+    assert "diverges at event 11" in result.divergence.message
 
 
 async def _cli(*args: str) -> Result:

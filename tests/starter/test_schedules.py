@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio.client import Client
 
+from process_models.deployments import DeployLimits
 from process_models.timers import parse_timer
 from starter.schedules import schedule_id, schedule_spec, sync_schedules
 from tests.workflows import activities_for_tests
@@ -30,6 +31,14 @@ def test_yearly_cycle_is_a_calendar_on_its_day():
     assert spec.time_zone_name == "Europe/Stockholm"
     assert spec.start_at == datetime(2027, 3, 1, tzinfo=STOCKHOLM)
     assert limit is None
+
+
+def test_yearly_cycle_stays_within_the_years_temporal_accepts():
+    spec, _ = schedule_spec(
+        parse_timer("cycle", "R/2030-03-01/P2Y"), STOCKHOLM, now=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    [years] = spec.calendars[0].year
+    assert (years.start, years.end, years.step) == (2030, 2100, 2)
 
 
 def test_quarterly_cycle_names_its_months():
@@ -77,6 +86,8 @@ async def test_schedules_start_cases_and_follow_redeployments(
     async with running_cases(
         client, task_queue, tmp_path, activities=activities_for_tests.ALL
     ) as cases:
+        # A cycle of seconds, so that the schedule starts a case while the test waits.
+        cases.store.limits = DeployLimits(min_cycle_seconds=1)
         cases.deploy(timer_start("R/PT2S"))
         assert await sync_schedules(client, cases.store, task_queue=task_queue) == [
             schedule_id("scheduled", "Yearly")

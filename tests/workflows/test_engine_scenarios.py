@@ -228,7 +228,12 @@ async def test_message_without_subscription_is_rejected_and_ttl_buffers(
         await cases.message(handle, "withdraw")
     assert caught.value.cause.type == "Conflict"
     assert "no message" in str(caught.value.cause)
-    buffered = await cases.message(handle, "approve", {"approved_by": "board"})
+    # Nothing waits for it yet: only the candidates the model declares may send it.
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await cases.message(handle, "approve", {"approved_by": "officer"})
+    assert refused.value.cause.type == "Forbidden"
+    board = Actor(subject="chair", org="SE-NHV-NAMND", roles=["board"])
+    buffered = await cases.message(handle, "approve", {"approved_by": "board"}, actor=board)
     assert buffered.buffered
     assert buffered.received_by == []
     await cases.complete(handle, "Prepare")

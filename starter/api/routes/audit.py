@@ -1,5 +1,6 @@
 """``/instances/{id}/audit`` and ``/instances/{id}/history``: the decision trail and the raw
-history chain of a case, for auditors and the agencies.
+history chain of a case, for auditors and the agencies. Others get 403 when they may read
+the case, and the 404 of a case that does not exist when they may not.
 
 Both read each run from the history archive first and from Temporal for the rest, so a case
 whose early runs the server has dropped still answers whole.
@@ -11,14 +12,17 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from temporalio.client import Client
 
-from starter.api.access import sees_all
+from starter.api.access import can_read, hidden_case, sees_all
 from starter.api.auth import Principal
+from starter.api.case_calls import CaseCalls
 from starter.api.deps import ContextDep, DocumentsDep, PrincipalDep, TemporalClientDep
 from starter.api.errors import ApiError, error_responses
-from starter.api.routes.instances import InstanceId
+from starter.api.routes.instances import InstanceId, case_state
 from starter.archive import HistoryArchive
 from starter.audit import AuditError, CaseHistory, DecisionTrail, build_trail, load_case
+from starter.settings import ApiSettings
 
 __all__ = ["router"]
 
@@ -41,14 +45,22 @@ class HistoryChain(BaseModel):
     runs: list[RunHistoryItem]
 
 
-def _require_auditor(principal: Principal, agency_orgs: list[str], instance_id: str) -> None:
-    if not sees_all(principal, agency_orgs):
-        raise ApiError(
-            403,
-            "forbidden",
-            f"{principal.subject} may not audit {instance_id}: the audit trail is for the "
-            f"role 'auditor' and the agencies ({', '.join(agency_orgs)})",
-        )
+async def _require_auditor(
+    principal: Principal, client: Client, settings: ApiSettings, instance_id: str
+) -> None:
+    """Auditors and the agencies pass; others get 403 if they may read the case, else
+    the 404 of a case that does not exist."""
+    if sees_all(principal, settings.agency_orgs):
+        return
+    view = await case_state(CaseCalls(client, instance_id, settings))
+    if not can_read(principal, view, settings.agency_orgs):
+        raise hidden_case(instance_id)
+    raise ApiError(
+        403,
+        "forbidden",
+        f"{principal.subject} may not audit {instance_id}: the audit trail is for the "
+        f"role 'auditor' and the agencies ({', '.join(settings.agency_orgs)})",
+    )
 
 
 async def _case(
@@ -76,8 +88,8 @@ async def get_audit(
     """Every decision of the case and its children in order: actor, organisation, time,
     element, payload, documents with SHA-256, model version and content hash; and what
     became of each deadline. Built from the recorded histories."""
-    _require_auditor(principal, context.settings.agency_orgs, instance_id)
-    return build_trail(await _case(instance_id, client, documents))
+    await _require_auditor(principal, client, context.settings, instance_id)
+    return build_trail(await _case(instance_id, client, documents), store=documents)
 
 
 @router.get(
@@ -95,7 +107,7 @@ async def get_history(
 ) -> HistoryChain:
     """Every run (continue-as-new) of the case and of its child cases as Temporal JSON
     histories, which ``niva audit replay`` and Temporal's replayer read."""
-    _require_auditor(principal, context.settings.agency_orgs, instance_id)
+    await _require_auditor(principal, client, context.settings, instance_id)
     case = await _case(instance_id, client, documents)
     return HistoryChain(
         case_id=case.case_id,

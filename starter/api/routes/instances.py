@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 from pydantic import StringConstraints
+from temporalio.service import RPCError, RPCStatusCode
 
 from process_models.schema import FlowNode, Process
 from starter.api.access import (
@@ -15,6 +16,7 @@ from starter.api.access import (
     can_read,
     forbid_auditor,
     forbid_reading,
+    hidden_case,
     require_role,
     sees_all,
 )
@@ -23,6 +25,7 @@ from starter.api.case_calls import CaseCalls
 from starter.api.deps import ContextDep, PrincipalDep, TemporalClientDep
 from starter.api.errors import ApiError, error_responses, with_retries
 from starter.api.forms import check_form
+from starter.api.limits import checked_business_key
 from starter.api.listing import (
     CANDIDATE_KEY_PATTERN,
     InstanceFilter,
@@ -41,9 +44,11 @@ from starter.api.schemas import (
     StartInstanceResponse,
 )
 from starter.cases import start_case
+from workflows.candidates import describe, may_act
 from workflows.contract import CancelInput, InstanceView
+from workflows.model import split_list
 
-__all__ = ["InstanceId", "read_case", "router"]
+__all__ = ["InstanceId", "case_state", "may_start", "read_case", "router"]
 
 router = APIRouter(prefix="/instances", tags=["instances"])
 
@@ -88,6 +93,40 @@ def _start_node(process: Process, start_event: str | None) -> FlowNode:
     return node
 
 
+def may_start(principal: Principal, process: Process, agency_orgs: list[str]) -> bool:
+    """Whether ``principal`` may start a case of ``process`` from outside.
+
+    Operators always may (they bring cases that exist outside niva into it); otherwise the
+    candidates of the process's ``niva:starters``, or, without one, the agencies. A child
+    case started by a call activity is not checked: its parent case started it.
+    """
+    if principal.is_auditor:
+        return False
+    if OPERATOR_ROLE in principal.roles:
+        return True
+    starters = process.starters
+    if starters is None:
+        return principal.org is not None and principal.org in agency_orgs
+    return may_act(
+        principal, split_list(starters.candidate_groups), split_list(starters.candidate_orgs)
+    )
+
+
+def _forbid_starting(principal: Principal, process: Process, agency_orgs: list[str]) -> ApiError:
+    starters = process.starters
+    who = (
+        describe(split_list(starters.candidate_groups), split_list(starters.candidate_orgs))
+        if starters is not None
+        else "the agencies (" + ", ".join(agency_orgs) + ")"
+    )
+    return ApiError(
+        403,
+        "forbidden",
+        f"{principal.subject} ({principal.org or 'no organisation'}) may not start "
+        f"{process.id}: it is started by {who} or an operator",
+    )
+
+
 @router.post(
     "",
     response_model=StartInstanceResponse,
@@ -103,15 +142,20 @@ async def start_instance(
 ) -> StartInstanceResponse:
     """Start a case of the latest (or the given) version of a deployed process, at its
     none start event or at the message start event ``start_event``. The variables are
-    checked against the start event's form. 409 (with ``instance_id``) when a case with
-    this business key exists."""
+    checked against the start event's form. 403 unless the caller may start the process:
+    the candidates of its ``niva:starters``, without one the agencies, and operators
+    always. 409 (with ``instance_id``) when a case with this business key exists."""
     forbid_auditor(principal, "start cases")
+    business_key = checked_business_key(body.business_key)
     store = context.store
     model = await asyncio.to_thread(store.get, body.process_id, body.version)
     definitions = await asyncio.to_thread(store.definitions, model)
     process = definitions.process(model.process_id)
     if process is None:  # a deployed version always holds its process
         raise ApiError(404, "not_found", f"{model.key} holds no process {model.process_id}")
+    agency_orgs = context.settings.agency_orgs
+    if not may_start(principal, process, agency_orgs):
+        raise _forbid_starting(principal, process, agency_orgs)
     node = _start_node(process, body.start_event)
     form = node.niva.form.key if node.niva.form else None
     check_form(store.registry, form, body.variables, f"start event {node.id}")
@@ -121,7 +165,7 @@ async def start_instance(
             store,
             process_id=model.process_id,
             version=model.version,
-            business_key=body.business_key,
+            business_key=business_key,
             title=body.title,
             task_queue=context.task_queue,
             variables=body.variables,
@@ -194,9 +238,21 @@ async def list_instances(
     )
 
 
+async def case_state(calls: CaseCalls) -> InstanceView:
+    """The case's state; `hidden_case`'s 404 when there is no such case, the same answer
+    as for a case the caller may not read."""
+    try:
+        return await calls.state()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise hidden_case(calls.instance_id) from exc
+        raise
+
+
 async def read_case(calls: CaseCalls, principal: Principal, agency_orgs: list[str]) -> InstanceView:
-    """The case's state if ``principal`` may read it; 403 otherwise."""
-    view = await calls.state()
+    """The case's state if ``principal`` may read it; 404 otherwise, as if there were no
+    such case."""
+    view = await case_state(calls)
     if not can_read(principal, view, agency_orgs):
         raise forbid_reading(principal, calls.instance_id)
     return view

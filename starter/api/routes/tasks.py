@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import uuid
 from typing import Annotated
 
@@ -15,6 +17,8 @@ from starter.api.access import (
     can_read,
     forbid_auditor,
     forbid_reading,
+    hidden_case,
+    hiding_refusal,
     may_complete,
 )
 from starter.api.auth import Principal
@@ -23,7 +27,7 @@ from starter.api.deps import ContextDep, PrincipalDep, TemporalClientDep
 from starter.api.errors import ApiError, error_responses
 from starter.api.forms import form_schema
 from starter.api.listing import fetch_page, literal, participation_clause
-from starter.api.routes.instances import InstanceId
+from starter.api.routes.instances import InstanceId, case_state
 from starter.api.schemas import (
     CompleteTaskRequest,
     CompleteTaskResponse,
@@ -160,7 +164,7 @@ async def get_task(
     """The task, whether the caller may complete it, and the JSON Schema its payload must
     satisfy (None: any JSON object)."""
     calls = CaseCalls(client, instance_id, context.settings)
-    view = await calls.state()
+    view = await case_state(calls)
     if not can_read(principal, view, context.settings.agency_orgs):
         raise forbid_reading(principal, instance_id)
     task = next((t for t in view.open_tasks if t.task_id == task_id), None)
@@ -174,31 +178,66 @@ async def get_task(
     )
 
 
-async def _earlier_completion(
-    calls: CaseCalls, principal: Principal, task_id: str, key: str | None
-) -> CompleteTaskResponse | None:
-    """The first result of this very request (same task, same key, same caller), if any."""
+def _update_id(task_id: str, principal: Principal, key: str | None) -> str | None:
+    """The update's id for a completion with an idempotency key.
+
+    Temporal answers a repeated update id with the first request's result without asking
+    the case, so the id names the caller: another principal's request with the same key
+    reaches the validator, which refuses it (403). The digest keeps ids of different
+    (task, caller, key) apart whatever characters they hold.
+    """
     if not key:
         return None
-    state = await calls.internal_state()
-    done = state.completed_tasks.get(task_id)
-    if done is None or done.idempotency_key != key or done.actor != principal.subject:
-        return None
-    return CompleteTaskResponse(
-        task_id=done.task_id, completed=done.completed, actor=done.actor, duplicate=True
+    digest = hashlib.sha256(json.dumps([task_id, principal.subject, key]).encode()).hexdigest()
+    return f"complete/{task_id}/{digest}"
+
+
+def _key_of_another(principal: Principal, task_id: str, key: str) -> ApiError:
+    return ApiError(
+        403,
+        "forbidden",
+        f"{principal.subject} may not use idempotency key {key!r}: another principal "
+        f"completed {task_id} with it",
     )
 
 
+_CASE_ENDED_MESSAGES = ("already completed", "aborted by closing workflow")
+"""How Temporal says an update found the case closed (status NOT_FOUND)."""
+
+
+def _ended(exc: BaseException) -> bool:
+    """Whether Temporal refused the update because the case has ended: perhaps this very
+    completion ended it, sent before by a request that timed out, or another request ended
+    it while this one waited for the case (Temporal then aborts the waiting update)."""
+    return (
+        isinstance(exc, RPCError)
+        and exc.status == RPCStatusCode.NOT_FOUND
+        and any(reason in exc.message for reason in _CASE_ENDED_MESSAGES)
+    )
+
+
+async def _reads(calls: CaseCalls, principal: Principal, agency_orgs: list[str]) -> bool:
+    """Whether ``principal`` may read the case (`hidden_case`'s 404 if there is none)."""
+    return can_read(principal, await case_state(calls), agency_orgs)
+
+
 async def _after_end(
-    calls: CaseCalls, principal: Principal, task_id: str, key: str | None
+    calls: CaseCalls, principal: Principal, task_id: str, key: str | None, agency_orgs: list[str]
 ) -> CompleteTaskResponse:
-    """The answer for a completion sent to a case that has ended: the first result of a
-    repeat, else why (the task was completed, or the case ended without it)."""
-    earlier = await _earlier_completion(calls, principal, task_id, key)
-    if earlier is not None:
-        return earlier
+    """The answer for a completion sent to a case that has ended: the first result of the
+    caller's own repeat; for a reader, 403 for another principal's key, else 409 saying
+    why (the task was completed, or the case ended without it); for anyone else the 404."""
     state = await calls.internal_state()
     done = state.completed_tasks.get(task_id)
+    repeat = done is not None and bool(key) and done.idempotency_key == key
+    if done is not None and repeat and done.actor == principal.subject:
+        return CompleteTaskResponse(
+            task_id=done.task_id, completed=done.completed, actor=done.actor, duplicate=True
+        )
+    if not await _reads(calls, principal, agency_orgs):
+        raise hidden_case(calls.instance_id)
+    if done is not None and repeat and key:
+        raise _key_of_another(principal, task_id, key)
     if done is not None:
         raise ApiError(
             409,
@@ -225,9 +264,11 @@ async def complete_task(
     """Submit the task's payload. Only candidates may (403); the payload must satisfy the
     form and the model's constraints (422 with the fields). 409 when the task was completed
     already; a repeat with the same ``idempotency_key`` gets the first result instead, even
-    after the case has ended."""
+    after the case has ended, and another principal's key is refused (403). A caller who
+    may not read the case gets the 404 of a case that does not exist."""
     forbid_auditor(principal, "complete tasks")
     calls = CaseCalls(client, instance_id, context.settings)
+    agency_orgs = context.settings.agency_orgs
     # One round trip: the update's validator is the check (open task, candidate, form,
     # constraints, repeat) and answers 404/403/422/409 without touching the history.
     request = CompleteTaskInput(
@@ -237,16 +278,18 @@ async def complete_task(
         idempotency_key=body.idempotency_key,
         request_id=uuid.uuid4().hex,
     )
-    update_id = f"complete/{task_id}/{body.idempotency_key}" if body.idempotency_key else None
+    update_id = _update_id(task_id, principal, body.idempotency_key)
     try:
         result = await calls.update(
             "complete_task", request, CompleteTaskResult, update_id=update_id
         )
-    except RPCError as exc:
-        # The case has ended: perhaps this very completion ended it, sent before by a
-        # request that timed out.
-        if exc.status == RPCStatusCode.NOT_FOUND and "already completed" in exc.message:
-            return await _after_end(calls, principal, task_id, body.idempotency_key)
+    except Exception as exc:
+        if _ended(exc):
+            return await _after_end(calls, principal, task_id, body.idempotency_key, agency_orgs)
+        # Only a refusal costs a second look at the case: whether the caller may read it.
+        hidden = hiding_refusal(exc, instance_id)
+        if hidden is not None and not await _reads(calls, principal, agency_orgs):
+            raise hidden from exc
         raise
     response = CompleteTaskResponse.from_result(result)
     # Temporal answers a repeated update id with the earlier request's stored result.

@@ -3,12 +3,9 @@ JWKS served on loopback."""
 
 from __future__ import annotations
 
-import json
 import stat
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
@@ -28,6 +25,7 @@ from starter.api.auth import (
 )
 from starter.api.errors import ApiError
 from starter.settings import ApiSettings
+from tests.support.jwks import serve_jwks
 
 
 def test_ensure_dev_tokens_writes_once_a_principal_per_demo_actor(tmp_path: Path):
@@ -118,27 +116,8 @@ def signing_key() -> rsa.RSAPrivateKey:
 @pytest.fixture(scope="module")
 def jwks_url(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
     """A JWKS endpoint on loopback with the key's public half (kid "k1")."""
-    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key()))
-    body = json.dumps({"keys": [{**public, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
-    finally:
-        server.shutdown()
+    with serve_jwks(signing_key) as url:
+        yield url
 
 
 def token(key: rsa.RSAPrivateKey, **claims: object) -> str:

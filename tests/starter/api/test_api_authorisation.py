@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.starter.api.conftest import ONE_TASK, Api
+from tests.support.api import ONE_TASK, Api
 from tests.workflows.harness import bpmn
 
 
@@ -78,12 +78,23 @@ async def test_only_candidates_complete_tasks_of_many_orgs_and_groups(api: Api):
         for subject in [*others, *allowed]:  # refusals first, while the task is open
             response = await api.complete(instance_id, task_id, {"by": subject}, subject)
             outcomes[(task_id, subject)] = response.status_code
+    # ForAnyone, completed last, ended the case: from then on only those who still read
+    # it (the agencies and auditors, the organisations that took part) are told why.
+    readers_after_end = set()
+    for subject in everyone:
+        read = await api.http.get(f"/instances/{instance_id}", headers=api.auth(subject))
+        if read.status_code == 200:
+            readers_after_end.add(subject)
+    assert "hod-ministry" not in readers_after_end
     for (task_id, subject), status in outcomes.items():
         allowed = candidates[task_id]
         if subject not in allowed:
+            # While ForAnyone is open everyone reads the case, so the reason is given.
             assert status == 403, (task_id, subject, status)
         elif subject == allowed[0]:
             assert status == 200, (task_id, subject, status)
+        elif task_id == "ForAnyone" and subject not in readers_after_end:
+            assert status == 404, (task_id, subject, status)  # as if there were no case
         else:
             assert status == 409, (task_id, subject, status)  # completed by the first one
     case = (await api.http.get(f"/instances/{instance_id}", headers=api.auth("auditor"))).json()
@@ -109,7 +120,7 @@ async def test_reading_a_case_is_scoped_to_its_participants(api: Api):
     }
     for subject in sorted(api.tokens):
         response = await api.http.get(f"/instances/{instance_id}", headers=api.auth(subject))
-        expected = 200 if subject in readers else 403
+        expected = 200 if subject in readers else 404  # as if there were no such case
         assert response.status_code == expected, (subject, response.status_code)
         documents = await api.http.get(
             f"/instances/{instance_id}/documents", headers=api.auth(subject)
@@ -118,19 +129,28 @@ async def test_reading_a_case_is_scoped_to_its_participants(api: Api):
 
 
 async def test_messages_only_from_subscription_candidates(api: Api):
-    from tests.starter.api.conftest import LIFE
+    from tests.support.api import LIFE
 
     await api.deploy(LIFE)
     instance_id = await api.start("api_life", "msg-1", {"region": "SE-AB", "amount": 1})
     await api.complete(instance_id, "Review", {"verdict": "yes"}, "sos-officer")
-    for subject in ("registrator-c", "sos-officer", "nhv-namnd"):
+    # The agency reads the case: it is told why it may not send.
+    response = await api.http.post(
+        f"/instances/{instance_id}/messages/supplement",
+        json={"payload": {}},
+        headers=api.auth("sos-officer"),
+    )
+    assert response.status_code == 403
+    assert "organisation SE-AB" in response.json()["detail"]
+    # Organisations that may not read the case learn nothing of it.
+    for subject in ("registrator-c", "nhv-namnd"):
         response = await api.http.post(
             f"/instances/{instance_id}/messages/supplement",
             json={"payload": {}},
             headers=api.auth(subject),
         )
-        assert response.status_code == 403, subject
-        assert "organisation SE-AB" in response.json()["detail"]
+        assert response.status_code == 404, subject
+        assert response.json()["detail"] == f"no such instance: {instance_id}"
     ok = await api.http.post(
         f"/instances/{instance_id}/messages/supplement",
         json={"payload": {}},

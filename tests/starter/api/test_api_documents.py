@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.starter.api.conftest import ONE_TASK, Api
+from tests.support.api import ONE_TASK, Api
 
 
 async def test_upload_list_download_document(api: Api):
@@ -51,7 +51,7 @@ async def test_upload_list_download_document(api: Api):
     assert done.status_code == 200
 
 
-async def test_upload_by_organisation_outside_the_case_is_forbidden(api: Api):
+async def test_upload_by_organisation_outside_the_case_is_not_found(api: Api):
     await api.deploy(ONE_TASK)
     instance_id = await api.start("api_one", "docs-3")
     response = await api.http.post(
@@ -59,6 +59,7 @@ async def test_upload_by_organisation_outside_the_case_is_forbidden(api: Api):
         files={"file": ("x.pdf", b"x")},
         headers=api.auth("registrator-ab"),
     )
-    assert response.status_code == 403
-    assert response.json()["error"] == "forbidden"
+    # A case the organisation may not read answers as if it did not exist.
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
     assert api.documents.list_case(instance_id) == []

@@ -16,13 +16,15 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 import worker
-from activities.service_call import ServiceCall
 from process_models.deployments import ModelFile
 from process_models.registry import TaskType
+from service_contract import ServiceCall
 from starter.api.app import create_app
 from starter.api.errors import translate, with_retries
 from starter.settings import ApiSettings, WorkerSettings
-from tests.starter.api.conftest import LIFE, ONE_TASK, Api, build_app, until
+from tests.support.api import LIFE, ONE_TASK, Api, build_app
+from tests.support.net import until
+from tests.workflows import activities_for_tests
 from tests.workflows.harness import bpmn
 
 ERROR_KEYS = {"error", "detail", "fields", "problems", "instance_id", "accepts"}
@@ -123,7 +125,8 @@ async def test_roles_and_auditor_are_enforced_before_the_case_is_asked(api: Api)
 async def test_complete_task_by_non_candidate_is_forbidden_and_never_reaches_history(api: Api):
     await api.deploy(ONE_TASK)
     instance_id = await api.start("api_one", "forbidden-1")
-    response = await api.complete(instance_id, "Decide", {"verdict": "yes"}, "registrator-ab")
+    # The Norwegian agency reads the case, so it is told why (a region would get the 404).
+    response = await api.complete(instance_id, "Decide", {"verdict": "yes"}, "hdir-officer")
     body = assert_error(response, 403, "forbidden")
     assert "role officer in organisation SE-SOS" in body["detail"]
     history = await api.client.get_workflow_handle(instance_id).fetch_history()
@@ -206,11 +209,18 @@ async def test_conflicts_name_their_cause(api: Api):
     nobody_waits = await api.http.post(
         f"/instances/{instance_id}/messages/supplement",
         json={"payload": {}},
-        headers=api.auth("registrator-ab"),
+        headers=api.auth("sos-officer"),
     )
     body = assert_error(nobody_waits, 409, "conflict")
     assert body["accepts"] == []
     assert "no subscription waits for message 'supplement'" in body["detail"]
+    # The region may not read the case yet: it learns nothing of what the case waits for.
+    hidden = await api.http.post(
+        f"/instances/{instance_id}/messages/supplement",
+        json={"payload": {}},
+        headers=api.auth("registrator-ab"),
+    )
+    assert assert_error(hidden, 404, "not_found")["detail"] == f"no such instance: {instance_id}"
 
     first = await api.complete(instance_id, "Review", {"verdict": "yes"}, "sos-officer")
     assert first.status_code == 200
@@ -228,16 +238,19 @@ async def test_conflicts_name_their_cause(api: Api):
         await api.http.post(
             f"/instances/{instance_id}/messages/supplement",
             json={"payload": {}},
-            headers=api.auth("registrator-ab"),
+            headers=api.auth("sos-officer"),
         ),
         await api.http.post(
             f"/instances/{instance_id}/documents",
             files={"file": ("a", b"a")},
             headers=api.auth("sos-officer"),
         ),
-        await api.complete(instance_id, "Sign", {}, "registrator-ab"),
+        await api.complete(instance_id, "Sign", {}, "hdir-officer"),
     ):
         assert "has ended (cancelled)" in assert_error(response, 409, "conflict")["detail"]
+    # The region never read the case: the ended case is as hidden as the running one was.
+    hidden = await api.complete(instance_id, "Sign", {}, "registrator-ab")
+    assert assert_error(hidden, 404, "not_found")["detail"] == f"no such instance: {instance_id}"
 
 
 async def test_update_on_ended_case_translates_to_conflict(api: Api):
@@ -320,7 +333,12 @@ async def test_uploads_over_the_limit_are_too_large(
             headers={**by_subject, "Content-Type": "application/xml"},
         )
         assert_error(response, 413, "payload_too_large")
-        async with worker.build_worker(client, WorkerSettings(task_queue=task_queue), store=store):
+        async with worker.build_worker(
+            client,
+            WorkerSettings(task_queue=task_queue),
+            store=store,
+            activities=activities_for_tests.ALL,
+        ):
             deployed = await http.post(
                 "/process-models",
                 content=ONE_TASK.encode(),
@@ -513,7 +531,12 @@ async def test_inbox_names_cases_whose_worker_is_gone(
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as http:
-        async with worker.build_worker(client, WorkerSettings(task_queue=task_queue), store=store):
+        async with worker.build_worker(
+            client,
+            WorkerSettings(task_queue=task_queue),
+            store=store,
+            activities=activities_for_tests.ALL,
+        ):
             started = await http.post(
                 "/instances",
                 json={"process_id": "api_one", "business_key": "orphan", "title": "t"},

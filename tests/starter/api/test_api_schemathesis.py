@@ -20,7 +20,7 @@ from schemathesis.core.result import Ok
 from starter.api.app import create_app
 from starter.api.auth import TokenEntry
 from starter.settings import ApiSettings
-from tests.starter.api.conftest import LIFE, ONE_TASK, Api
+from tests.support.api import LIFE, ONE_TASK, Api
 
 FUZZER = TokenEntry(subject="fuzzer", org="SE-SOS", roles=["modeler", "operator", "officer"])
 MAX_EXAMPLES = 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.starter.api.conftest import ONE_TASK, Api
+from tests.support.api import ONE_TASK, Api
 
 
 async def test_served_api_answers_over_http(api: Api, served: str):

@@ -1,11 +1,13 @@
 """GET /instances/{id}/audit and /history: auditors and agencies read the trail and the raw
-history chain; other organisations are refused."""
+history chain; other principals who read the case are refused (403), the rest get the 404 of
+a case that does not exist."""
 
 from __future__ import annotations
 
 from temporalio.client import WorkflowHistory
 
-from tests.starter.api.conftest import ONE_TASK, Api
+from tests.support.api import ONE_TASK, Api
+from tests.workflows.harness import bpmn
 
 
 async def _decided_case(api: Api, business_key: str) -> str:
@@ -43,13 +45,39 @@ async def test_get_history_instances_agency_reads_replayable_json(api: Api):
     assert run["source"] == "server"
 
 
-async def test_get_audit_instances_region_is_forbidden(api: Api):
-    instance_id = await _decided_case(api, "AUDIT-R3")
-    response = await api.http.get(
-        f"/instances/{instance_id}/audit", headers=api.auth("registrator-ab")
-    )
-    assert response.status_code == 403
-    assert "auditor" in response.json()["detail"]
+REGION_TASK = bpmn("""
+<bpmn:process id="api_region_task" isExecutable="true">
+  <bpmn:startEvent id="Start"/>
+  <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Answer"/>
+  <bpmn:userTask id="Answer">
+    <bpmn:extensionElements>
+      <niva:assignment candidateGroups="registrator" candidateOrgs="SE-AB"/>
+    </bpmn:extensionElements>
+  </bpmn:userTask>
+  <bpmn:sequenceFlow id="f2" sourceRef="Answer" targetRef="End"/>
+  <bpmn:endEvent id="End"/>
+</bpmn:process>
+""")
+"""A case that region SE-AB reads (it has a task there) and SE-C does not."""
+
+
+async def test_get_audit_instances_reader_is_forbidden_others_see_no_case(api: Api):
+    await api.deploy(REGION_TASK)
+    instance_id = await api.start("api_region_task", "AUDIT-R3")
+    for route in ("audit", "history"):
+        # The region reads the case but is no auditor: told why.
+        response = await api.http.get(
+            f"/instances/{instance_id}/{route}", headers=api.auth("registrator-ab")
+        )
+        assert response.status_code == 403, response.text
+        assert "auditor" in response.json()["detail"]
+        # A region that may not read it: the 404 of a case that does not exist.
+        for case in (instance_id, "api_region_task:AUDIT-NONE"):
+            response = await api.http.get(
+                f"/instances/{case}/{route}", headers=api.auth("registrator-c")
+            )
+            assert response.status_code == 404, response.text
+            assert response.json() == {"error": "not_found", "detail": f"no such instance: {case}"}
 
 
 async def test_get_audit_instances_unknown_case_is_404(api: Api):

@@ -11,7 +11,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from starter.cli import app
-from tests.starter.api.conftest import LIFE, Api, free_port
+from tests.support.api import LIFE, Api
+from tests.support.net import free_port
 
 runner = CliRunner()
 
@@ -74,7 +75,7 @@ async def test_cli_drives_a_case_through_the_api(api: Api, served: str, tmp_path
     assert "niva: 422 invalid:" in rejected.stderr
     assert "  verdict: Input should be 'yes' or 'no'" in rejected.stderr
 
-    # Not a candidate: rejected (1) with the reason.
+    # Not a candidate (the Norwegian agency reads the case): rejected (1) with the reason.
     forbidden = await niva(
         "tasks",
         "complete",
@@ -83,11 +84,11 @@ async def test_cli_drives_a_case_through_the_api(api: Api, served: str, tmp_path
         "-p",
         "-",
         url=served,
-        token=api.tokens["registrator-ab"],
+        token=api.tokens["hdir-officer"],
         stdin='{"verdict": "yes"}',
     )
     assert forbidden.exit_code == 1
-    assert "niva: 403 forbidden: registrator-ab may not complete Review" in forbidden.stderr
+    assert "niva: 403 forbidden: hdir-officer may not complete Review" in forbidden.stderr
 
     done = await niva(
         "tasks",
@@ -106,9 +107,19 @@ async def test_cli_drives_a_case_through_the_api(api: Api, served: str, tmp_path
     assert done.output.startswith("completed Review as sos-officer at ")
 
     region = api.tokens["registrator-ab"]
-    sent = await niva("messages", "send", "api_life:cli-1", "supplement", url=served, token=region)
+    message = ("messages", "send", "api_life:cli-1", "supplement", "--idempotency-key", "m1")
+    sent = await niva(*message, url=served, token=region)
     assert sent.exit_code == 0, sent.output
     assert sent.output.strip() == "supplement received by Supplement"
+    again = await niva(*message, url=served, token=region)
+    assert again.exit_code == 0, again.output
+    assert (
+        again.output.strip() == "supplement received by Supplement (repeat of an earlier message)"
+    )
+    # The key is the region's own: the agency, which reads the case, is refused.
+    taken = await niva(*message, url=served, token=officer)
+    assert taken.exit_code == 1
+    assert "niva: 403 forbidden: sos-officer may not use idempotency key 'm1'" in taken.stderr
 
     async def inbox() -> str:
         listed = await niva("tasks", "list", url=served, token=region)
