@@ -5,7 +5,8 @@
 - `starter.audit.trail`: the decision trail, built from the histories.
 - `starter.audit.render`: the trail as HTML and Markdown.
 - `starter.audit.replay`: replay against the current code, with readable divergences.
-- `starter.audit.verify`: recorded document hashes against the document store.
+- `starter.audit.verify`: recorded document hashes, and the model sources and large
+  payloads the histories keep as references, against the document store.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from starter.audit.histories import (
 from starter.audit.render import trail_html, trail_markdown
 from starter.audit.replay import Divergence, ReplayResult, replay_runs
 from starter.audit.trail import DecisionTrail, build_trail
-from starter.audit.verify import VerifyReport, verify_documents
+from starter.audit.verify import (
+    StoredPayloadCheck,
+    VerifyReport,
+    verify_documents,
+    verify_stored_payloads,
+)
 from workflows.state import AuditEntry, InstanceState
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "ExportResult",
     "ReplayResult",
     "RunHistory",
+    "StoredPayloadCheck",
     "VerifyReport",
     "build_trail",
     "engine_audit",
@@ -51,6 +58,7 @@ __all__ = [
     "trail_html",
     "trail_markdown",
     "verify_documents",
+    "verify_stored_payloads",
 ]
 
 

@@ -70,15 +70,6 @@ class RunHistory:
         return started.continued_execution_run_id or None
 
     @property
-    def next_run_id(self) -> str | None:
-        """The run this one continued as (None when it did not continue as new)."""
-        last = self.history.events[-1]
-        if last.HasField("workflow_execution_continued_as_new_event_attributes"):
-            attrs = last.workflow_execution_continued_as_new_event_attributes
-            return attrs.new_execution_run_id or None
-        return None
-
-    @property
     def file_name(self) -> str:
         """The run's file name in an export."""
         return f"{_safe(self.workflow_id)}__{self.run_id}.json"

@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer
 
 from starter.audit.histories import RunHistory
+from starter.payload_store import niva_data_converter
 from workflows import WORKFLOWS
 from workflows.sandbox import shared_runner
 
@@ -153,17 +154,24 @@ def explain(run: RunHistory, error: Exception) -> Divergence:
 
 
 async def replay_runs(
-    runs: Sequence[RunHistory], *, workflows: Sequence[type] | None = None
+    runs: Sequence[RunHistory],
+    *,
+    workflows: Sequence[type] | None = None,
+    data_converter: DataConverter | None = None,
 ) -> list[ReplayResult]:
     """Replay each run against the current workflow code.
 
     Args:
         runs: the recorded runs.
         workflows: the workflow classes to replay with; default: `workflows.WORKFLOWS`.
+        data_converter: how the payloads are read; default: the worker's
+            (`starter.payload_store.niva_data_converter`), so model sources and large
+            payloads come from the configured document store, and encrypted payloads are
+            decrypted with the configured keys. Payloads recorded inline pass through.
     """
     replayer = Replayer(
         workflows=list(workflows or WORKFLOWS),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter or niva_data_converter(),
         workflow_runner=shared_runner(),
         runtime=_quiet_runtime(),
     )

@@ -24,8 +24,11 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.document_store import DocumentStore
 from activities.documents import RenderDocumentResult
+from service_contract import RENDER_DOCUMENT
 from starter.audit.histories import CaseHistory, RunHistory
+from starter.payload_store import default_document_store, restore_payloads
 from workflows.contract import (
     CancelInput,
     CompleteTaskInput,
@@ -136,11 +139,12 @@ class DecisionTrail(BaseModel):
     documents: list[TrailDocument]
 
 
-def _decode(payloads: Iterable[Payload], kind: type[Any]) -> Any:
+def _decode(payloads: Iterable[Payload], kind: type[Any], store: DocumentStore) -> Any:
     listed = list(payloads)
     if not listed:
         return None
-    return _converter.from_payloads(listed, [kind])[0]
+    # Model sources and large payloads are references into the document store.
+    return _converter.from_payloads(restore_payloads(listed, store), [kind])[0]
 
 
 def _element_of(task_id: str) -> str:
@@ -151,12 +155,15 @@ def _element_of(task_id: str) -> str:
 class _Walk:
     """Reads one workflow's chain of runs into decisions."""
 
-    def __init__(self, chain: Sequence[RunHistory], trail: list[Decision]) -> None:
+    def __init__(
+        self, chain: Sequence[RunHistory], trail: list[Decision], store: DocumentStore
+    ) -> None:
         self.chain = chain
         self.trail = trail
+        self.store = store
         first = chain[0]
         started = first.first.workflow_execution_started_event_attributes
-        self.start: StartInstanceInput = _decode(started.input.payloads, StartInstanceInput)
+        self.start: StartInstanceInput = _decode(started.input.payloads, StartInstanceInput, store)
         self.model = ExecutableModel(self.start.model)
         self.workflow_id = first.workflow_id
         self.timer_fires: dict[str, list[datetime]] = {}
@@ -245,7 +252,7 @@ class _Walk:
                 request = event.workflow_execution_update_accepted_event_attributes.accepted_request
                 name = request.input.name
                 kind = _UPDATE_INPUTS.get(name)
-                value = _decode(request.input.args.payloads, kind) if kind else None
+                value = _decode(request.input.args.payloads, kind, self.store) if kind else None
                 updates[request.meta.update_id] = (event, name, value)
             elif event.HasField("workflow_execution_update_completed_event_attributes"):
                 attrs = event.workflow_execution_update_completed_event_attributes
@@ -258,7 +265,7 @@ class _Walk:
             elif event.HasField("activity_task_completed_event_attributes"):
                 attrs_c = event.activity_task_completed_event_attributes
                 activity_type, activity_id = activities.get(attrs_c.scheduled_event_id, ("", ""))
-                if activity_type == "render_document":
+                if activity_type == RENDER_DOCUMENT:
                     self._document(run, event, activity_id, attrs_c.result.payloads)
             elif event.HasField("timer_started_event_attributes"):
                 summary = (
@@ -296,6 +303,7 @@ class _Walk:
                 result = _decode(
                     event.workflow_execution_completed_event_attributes.result.payloads,
                     InstanceResult,
+                    self.store,
                 )
                 self.ended = event.event_time.ToDatetime(tzinfo=UTC)
                 self._add(run, event, "ended", detail=result.outcome if result else None)
@@ -344,7 +352,7 @@ class _Walk:
                 **common,
             )
         elif isinstance(request, CorrelateMessageInput):
-            result = _decode(outcome.success.payloads, CorrelateMessageResult)
+            result = _decode(outcome.success.payloads, CorrelateMessageResult, self.store)
             received = result.received_by if result else []
             self._add(
                 run,
@@ -371,7 +379,7 @@ class _Walk:
         self, run: RunHistory, event: HistoryEvent, activity_id: str, payloads: Iterable[Payload]
     ) -> None:
         try:
-            result = _decode(payloads, RenderDocumentResult)
+            result = _decode(payloads, RenderDocumentResult, self.store)
         except (ValidationError, ValueError, TypeError):
             return
         if result is None:
@@ -456,6 +464,7 @@ def build_trail(
     *,
     audit: Mapping[str, Sequence[AuditEntry]] | None = None,
     now: datetime | None = None,
+    store: DocumentStore | None = None,
 ) -> DecisionTrail:
     """The decision trail of ``case``, from its histories.
 
@@ -464,13 +473,16 @@ def build_trail(
         audit: the engine's audit entries by workflow id (from ``instance_state``), when a
             worker could answer; only ``deadline_moved`` entries are used.
         now: the instant that decides whether an open deadline is overdue.
+        store: the document store the histories' model sources and large payloads are
+            read from; default: the configured one.
     """
     now = now or datetime.now(UTC)
+    store = store or default_document_store()
     decisions: list[Decision] = []
     models: list[CaseModel] = []
     deadlines: list[DeadlineOutcome] = []
     for workflow_id in case.workflows():
-        walk = _Walk(case.chain(workflow_id), decisions)
+        walk = _Walk(case.chain(workflow_id), decisions, store)
         walk.walk()
         models.append(walk.case_model())
         moved = [e for e in (audit or {}).get(workflow_id, []) if e.kind == "deadline_moved"]

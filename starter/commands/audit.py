@@ -16,17 +16,21 @@ import typer
 from temporalio.client import Client
 
 from activities.document_store import DocumentStore, document_store_from_settings
+from activities.errors import DocumentStoreError
 from starter.archive import HistoryArchive, archive_closed_runs
 from starter.audit import (
     AuditError,
     CaseHistory,
+    VerifyReport,
     build_trail,
     export_case,
     load_case,
     read_histories,
     replay_runs,
     verify_documents,
+    verify_stored_payloads,
 )
+from starter.codec import codec_from_settings
 from starter.settings import DataSettings, ServiceSettings
 
 __all__ = ["app", "document_store"]
@@ -139,22 +143,39 @@ def verify_command(
         bool, typer.Option("--offline", help="For a case id: read the archive only.")
     ] = False,
 ) -> None:
-    """Check every document hash the history records against the document store; exit 1
-    naming each document that is missing or altered."""
+    """Check every document hash the history records, and every model source and large
+    payload it keeps in the document store, against the store; exit 1 naming each one that
+    is missing or altered."""
 
     local = Path(target) if Path(target).exists() else None
 
     async def run() -> bool:
         case = await _case(target, local, offline)
-        report = await verify_documents(build_trail(case), document_store())
+        store = document_store()
+        payloads = await verify_stored_payloads(case, store, decrypt=codec_from_settings())
+        try:
+            report = await verify_documents(build_trail(case, store=store), store)
+        except DocumentStoreError as exc:
+            # The trail needs the models the history refers to: the checks below name them.
+            typer.echo(f"niva audit verify: the decision trail cannot be read: {exc}", err=True)
+            report = VerifyReport(case_id=case.case_id, documents=[])
+        report.payloads = payloads
         for check in report.documents:
             label = f"{check.name or ''} {check.id} ({check.workflow_id}, {check.task_id})"
             if check.ok:
                 typer.echo(f"OK       {label}")
             else:
                 typer.echo(f"MISMATCH {label}: {check.problem}")
+        for stored in report.payloads:
+            label = f"{stored.kind} {stored.id} ({stored.workflow_id}, event {stored.event_id})"
+            if stored.ok:
+                typer.echo(f"OK       {label}")
+            else:
+                typer.echo(f"MISMATCH {label}: {stored.problem}")
         bad = sum(not c.ok for c in report.documents)
         typer.echo(f"{len(report.documents)} document(s) checked, {bad} fail")
+        bad_stored = sum(not c.ok for c in report.payloads)
+        typer.echo(f"{len(report.payloads)} stored payload(s) checked, {bad_stored} fail")
         return report.ok
 
     try:
