@@ -16,10 +16,12 @@ ORDER = (
     "engine_overhead",
     "replay",
     "history_growth",
+    "history_footprint",
     "model_load",
     "throughput",
     "api_latency",
     "memory",
+    "feel_expressions",
 )
 
 

@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from starter.commands import audit, instances, messages, models, tasks
+from starter.commands import audit, expressions, instances, messages, models, report, tasks
 from starter.logs import configure_logging
 from starter.settings import ApiSettings, DataSettings, DevSettings, LogSettings, WorkerSettings
 
@@ -34,6 +34,8 @@ app.add_typer(instances.app, name="instances")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(messages.app, name="messages")
 app.add_typer(audit.app, name="audit")
+app.add_typer(report.app, name="report")
+app.add_typer(expressions.app, name="expressions")
 
 
 def _settings_error(exc: ValidationError) -> typer.Exit:

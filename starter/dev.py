@@ -22,7 +22,7 @@ import sysconfig
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -37,14 +37,21 @@ from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 
 import worker
+from activities.statistics import StatisticsStore
 from process_models.deployments import DeployResult, ModelStore
 from process_models.errors import ModelInvalidError
 from process_models.shipped import shipped_model_files
 from process_models.store import FileBlobStore
-from starter.api.auth import ensure_dev_tokens, render_dev_tokens
-from starter.demo_se import start_se_demo_cases
+from starter.api.auth import DEV_TOKENS_FILE_NAME, ensure_dev_tokens, render_dev_tokens
+from starter.demo_se import record_demo_follow_ups, start_se_demo_cases
 from starter.schedules import sync_schedules
-from starter.settings import ApiSettings, DataSettings, DevSettings, WorkerSettings
+from starter.settings import (
+    ApiSettings,
+    DataSettings,
+    DevSettings,
+    ServiceSettings,
+    WorkerSettings,
+)
 from workflows import search_attributes
 
 __all__ = ["DevError", "deploy_shipped_models", "ensure_namespace", "installed_binary", "run_dev"]
@@ -223,12 +230,20 @@ class Stack:
         self.settings = settings
         self.data = data
         address = f"{settings.ip}:{settings.temporal_port}"
-        self.tokens_file = ApiSettings().tokens_file or ensure_dev_tokens(data.dir)
+        supplied = ApiSettings().tokens_file
+        self.tokens_file = supplied or ensure_dev_tokens(data.dir)
+        # Only the demo tokens niva dev writes itself are printed; a supplied file's tokens
+        # are someone's credentials and stay out of the console and its logs.
+        self.tokens_generated = supplied is None or (
+            supplied.resolve() == (data.dir / DEV_TOKENS_FILE_NAME).resolve()
+        )
         self.client_env = {
             "TEMPORAL_ADDRESS": address,
             "TEMPORAL_NAMESPACE": NAMESPACE,
             "NIVA_DATA_DIR": str(data.dir),
             "NIVA_API_TOKENS_FILE": str(self.tokens_file),
+            "NIVA_API_PUBLIC_URL": ApiSettings().public_url
+            or f"http://{settings.ip}:{settings.api_port}",
         }
         data_dir = data.dir
         python = sys.executable
@@ -323,11 +338,25 @@ class Stack:
             await self._start_demo_cases()
 
     async def _start_demo_cases(self) -> None:
-        """The demo cases; a failure is logged, it never takes the stack down."""
+        """The demo cases and the demo follow-ups; a failure is logged, it never takes the
+        stack down."""
         assert self.client is not None
+        statistics = StatisticsStore.from_settings(ServiceSettings().for_data_dir(self.data))
+        try:
+            seeded = await record_demo_follow_ups(statistics, today=date.today())
+            log.info("demo follow-ups recorded", rows=len(seeded))
+        except Exception as exc:
+            log.warning("demo follow-ups not recorded", error=str(exc))
+        finally:
+            statistics.dispose()
         store = ModelStore(FileBlobStore(self.data.models_dir))
         try:
-            started = await start_se_demo_cases(self.client, store, WorkerSettings().task_queue)
+            started = await start_se_demo_cases(
+                self.client,
+                store,
+                WorkerSettings().task_queue,
+                api_url=self.client_env["NIVA_API_PUBLIC_URL"],
+            )
         except Exception as exc:
             log.warning("demo cases not started", error=str(exc))
             return
@@ -399,8 +428,13 @@ async def run_dev(
         for name, url in stack.urls().items():
             announce(f"  {name:16} {url}")
         announce(f"  {'Data directory':16} {data.dir}")
-        announce(f"\nAPI tokens ({stack.tokens_file}):")
-        announce(render_dev_tokens(stack.tokens_file))
+        if stack.tokens_generated:
+            announce(f"\nAPI tokens ({stack.tokens_file}):")
+            announce(render_dev_tokens(stack.tokens_file))
+        else:
+            announce(
+                f"\nAPI tokens: those of NIVA_API_TOKENS_FILE ({stack.tokens_file}), not shown"
+            )
         return await stack.supervise(stop)
     finally:
         await stack.stop()

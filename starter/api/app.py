@@ -18,7 +18,18 @@ from process_models.deployments import ModelStore
 from starter.api.auth import Authenticator, Principal, StaticTokens, TokenEntry
 from starter.api.deps import ApiContext
 from starter.api.errors import install_error_handlers
-from starter.api.routes import audit, documents, health, incidents, instances, messages, tasks
+from starter.api.limits import RequestLimitsMiddleware
+from starter.api.routes import (
+    audit,
+    diagrams,
+    documents,
+    health,
+    incidents,
+    instances,
+    messages,
+    reports,
+    tasks,
+)
 from starter.api.routes import process_models as process_model_routes
 from starter.logs import configure_logging
 from starter.settings import ApiSettings
@@ -46,6 +57,7 @@ _TAGS = [
     {"name": "messages", "description": "Messages to running cases."},
     {"name": "incidents", "description": "Resume tokens parked by a failure."},
     {"name": "documents", "description": "Attachments and rendered documents of a case."},
+    {"name": "reports", "description": "Public reports (no token needed): the yearly follow-up."},
 ]
 
 
@@ -131,6 +143,13 @@ def create_app(
     ):
         app.include_router(router)
     app.include_router(audit.router)
+    app.include_router(reports.router)
+    app.include_router(diagrams.router)
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     app.add_middleware(RequestContextMiddleware)
     instrument_app(app, tracing if tracing is not None else configure_tracing())
     return app

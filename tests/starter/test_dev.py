@@ -11,13 +11,14 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -27,23 +28,19 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from tests.support.net import free_port
 from workflows import search_attributes
 from workflows.probe import Probe, ProbeInput, ProbeResult
 
 READY = "niva is running"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class DevStack:
     """A `niva dev` process started by a test, with its output captured."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.env = {**os.environ, **(env or {})}
         self.temporal_port, self.ui_port, self.api_port = free_port(), free_port(), free_port()
         self.output = data_dir.parent / f"dev-{self.temporal_port}.out"
         self.process: subprocess.Popen[bytes] | None = None
@@ -59,7 +56,9 @@ class DevStack:
 
     def start(self, timeout: float = 120) -> None:
         with self.output.open("wb") as out:
-            self.process = subprocess.Popen(self.argv(), stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self.argv(), stdout=out, stderr=subprocess.STDOUT, env=self.env
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if READY in self.text():
@@ -108,6 +107,16 @@ def stack(tmp_path: Path) -> Iterator[DevStack]:
             os.kill(pid, signal.SIGKILL)
 
 
+async def _report_units(stack: DevStack, year: int) -> dict[str, int]:
+    """Units per care area in the public follow-up report of ``year`` the stack's API serves."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(
+            f"http://127.0.0.1:{stack.api_port}/reports/follow-up/{year}?format=json"
+        )
+    assert response.status_code == 200, response.text
+    return {a["name"]: a["totals"]["units"] for a in response.json()["care_areas"]}
+
+
 async def test_dev_starts_stops_and_keeps_cases(stack: DevStack):
     stack.start()
     async with httpx.AsyncClient(timeout=10) as http:
@@ -147,6 +156,9 @@ async def test_dev_starts_stops_and_keeps_cases(stack: DevStack):
             break
         await asyncio.sleep(0.5)
     assert len(demo) == 9, demo
+    # The demo follow-ups: last year's public report has every demo care area.
+    demo_units = await _report_units(stack, date.today().year - 1)
+    assert len(demo_units) == 9, demo_units
 
     # A case started in the first run must be there after a restart.
     await client.execute_workflow(
@@ -163,9 +175,43 @@ async def test_dev_starts_stops_and_keeps_cases(stack: DevStack):
     client = await stack.client()
     handle = client.get_workflow_handle("kept-across-restarts", result_type=ProbeResult)
     assert (await handle.result()).nonce == "kept"
-    # The demo is not started twice.
+    # The demo is not started twice, nor its follow-ups recorded twice.
     assert len([w.id async for w in client.list_workflows(demo_query)]) == 9
+    assert await _report_units(stack, date.today().year - 1) == demo_units
     assert stack.stop() == 0
+
+
+async def test_dev_prints_no_token_of_a_supplied_tokens_file(tmp_path: Path):
+    token = "tok-supplied-" + secrets.token_urlsafe(24)
+    tokens_file = tmp_path / "tokens.json"
+    tokens_file.write_text(
+        json.dumps({token: {"subject": "auditor-1", "roles": ["auditor"]}}), encoding="utf-8"
+    )
+    stack = DevStack(
+        tmp_path / "data", env={"NIVA_API_TOKENS_FILE": str(tokens_file), "NIVA_DEV_DEMO": "false"}
+    )
+    try:
+        stack.start()
+        async with httpx.AsyncClient(timeout=10) as http:
+            listed = await http.get(
+                f"http://127.0.0.1:{stack.api_port}/instances",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert listed.status_code == 200, listed.text  # the supplied file is the one used
+        assert stack.stop() == 0
+    finally:
+        if stack.process is not None and stack.process.poll() is None:
+            stack.process.kill()
+            stack.process.wait()
+        for pid in stack.child_pids():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    output = stack.text()
+    assert f"NIVA_API_TOKENS_FILE ({tokens_file}), not shown" in output
+    assert token not in output
+    assert not (stack.data_dir / "api-tokens.json").exists()
+    for log in (stack.data_dir / "logs").glob("*"):
+        assert token not in log.read_text(errors="replace"), log
 
 
 def run_dev_expecting_failure(*args: str) -> subprocess.CompletedProcess[str]:

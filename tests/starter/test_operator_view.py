@@ -105,3 +105,16 @@ async def test_readme_queries_exclude_cases_that_do_not_match(cases: Cases, clie
     ):
         assert [w.id async for w in client.list_workflows(query)] == [], query
     assert handle.id.startswith(f"{PROCESS_ID}:")
+
+
+async def test_details_link_to_the_diagram_page_on_the_configured_api(
+    cases: Cases, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("NIVA_API_PUBLIC_URL", "https://niva.example.org")
+    handle = await start_referral(cases, f"link-{uuid.uuid4().hex[:8]}")
+
+    details = await current_details(handle)
+
+    assert details.endswith(
+        f"[Diagram of the case](https://niva.example.org/instances/{handle.id}/diagram)"
+    )
