@@ -23,6 +23,8 @@ from collections.abc import Collection, Iterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from process_models.bpmn.namespaces import NIVA
+from process_models.bpmn.reader import NIVA_ELEMENTS, did_you_mean
 from process_models.bpmn.subset import blockers, is_niva_language
 from process_models.calendars import calendar_problems
 from process_models.errors import ExpressionError, Problem, TimerSpecError
@@ -31,16 +33,18 @@ from process_models.ids import id_problem
 from process_models.limits import MIN_CYCLE_PERIOD
 from process_models.registry import Registry, default_registry
 from process_models.schema import (
+    BaseElement,
     Definitions,
     Expression,
     FlowContainer,
     FlowNode,
     Process,
+    RawElement,
     SequenceFlow,
 )
 from process_models.timers import IsoDuration, TimerKind, parse_timer
 
-__all__ = ["executable_processes", "reference_entries", "validate"]
+__all__ = ["executable_processes", "niva_vocabulary_problems", "reference_entries", "validate"]
 
 _TIMER_KINDS: dict[str, TimerKind] = {
     "timeDuration": "duration",
@@ -221,6 +225,7 @@ class _Checker:
                 )
         self._starters(process)
         self.problems.extend(calendar_problems(process))
+        self.problems.extend(niva_vocabulary_problems(process))
 
     def _starters(self, process: Process) -> None:
         # Who may start is decided before the case has variables: no expressions.
@@ -580,6 +585,63 @@ class _Checker:
             IsoDuration.parse(value)
         except TimerSpecError as exc:
             self.report(f"{what}: {exc.reason} (value: {value!r})", element_id, line)
+
+
+_NIVA_NS = "{" + NIVA + "}"
+
+
+def niva_vocabulary_problems(process: Process) -> list[Problem]:
+    """Every niva element or attribute in ``process`` that niva does not read.
+
+    The reader keeps what it does not read, so a misspelt ``niva:calender`` would otherwise
+    be silently ignored: an element the reader does not know, a known one where it is not
+    read (a second ``niva:form``, a ``niva:loop`` on a task), and a niva-namespace attribute
+    on a BPMN element. Each is reported with the id of the process, node or flow that holds
+    it (an event definition's or a loop's problems with their node's).
+    """
+    problems: list[Problem] = []
+    for element_id, kind, element, extra in _niva_holders(process):
+        for raw in (*element.foreign_extensions, *element.extras, *extra):
+            if not raw.tag.startswith(_NIVA_NS):
+                continue
+            name = raw.local_name
+            if name in NIVA_ELEMENTS:
+                message = (
+                    f"niva:{name} is not read here (in a {kind}): niva reads it once, and "
+                    "only in the extensionElements of the elements it configures"
+                )
+            else:
+                hint = did_you_mean(name, NIVA_ELEMENTS, prefix="niva:")
+                message = f"unknown niva extension element niva:{name}{hint}"
+            problems.append(Problem(message=message, element_id=element_id, line=raw.line))
+        for attribute in element.attributes:
+            if attribute.startswith(_NIVA_NS):
+                problems.append(
+                    Problem(
+                        message=f"unknown niva attribute niva:{attribute[len(_NIVA_NS) :]} on "
+                        f"a {kind}: niva's settings are niva elements in extensionElements",
+                        element_id=element_id,
+                        line=element.line,
+                    )
+                )
+    return problems
+
+
+def _niva_holders(
+    process: Process,
+) -> Iterator[tuple[str | None, str, BaseElement, list[RawElement]]]:
+    """Each element of ``process`` that may hold niva vocabulary: the id to report it by,
+    its kind, the element, and the raw content of a subprocess it holds."""
+    yield process.id or None, "process", process, []
+    for node in process.all_nodes():
+        content = node.subprocess.extras if node.subprocess is not None else []
+        yield node.id or None, node.kind, node, content
+        for definition in node.event_definitions:
+            yield node.id or None, f"{definition.kind}EventDefinition", definition, []
+        if node.loop is not None:
+            yield node.id or None, "multiInstanceLoopCharacteristics", node.loop, []
+    for flow in process.all_flows():
+        yield flow.id or None, "sequenceFlow", flow, []
 
 
 def _foreign_dialect(text: str) -> str | None:

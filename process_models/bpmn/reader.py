@@ -10,7 +10,9 @@ kept raw element they are).
 
 The ``niva:`` extensions are niva's own vocabulary, so they are read strictly: an unknown
 attribute on a known niva element is an error rather than ignored, because a misspelt
-``candidateGroup`` that is silently dropped would let anyone complete the task.
+``candidateGroup`` that is silently dropped would let anyone complete the task. An element
+in the niva namespace the reader does not know (``niva:calender``), or a known one where it
+is not read, is kept raw like a foreign extension, and validation reports it.
 
 Every upload and deployment reads a model, so the walk is kept cheap: tags are compared as
 Clark-notation strings (``{namespace}local``, what lxml gives) rather than parsed into
@@ -31,9 +33,10 @@ from __future__ import annotations
 import codecs
 import contextlib
 import copy
+import difflib
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -83,7 +86,7 @@ from process_models.schema import (
     TaskDefinition,
 )
 
-__all__ = ["read_bpmn"]
+__all__ = ["NIVA_ATTRIBUTES", "NIVA_ELEMENTS", "did_you_mean", "read_bpmn"]
 
 _Element = etree._Element
 
@@ -126,6 +129,11 @@ NIVA_ATTRIBUTES: dict[str, dict[str, str]] = {
     "timezone": {"value": "value"},
     "calendar": {"value": "value"},
 }
+
+#: Local names of the niva extension elements the reader knows: those of `NIVA_ATTRIBUTES`
+#: and the ``ioMapping`` wrapper around inputs and outputs. Any other element in the niva
+#: namespace is kept raw, and validation reports it.
+NIVA_ELEMENTS: frozenset[str] = frozenset({*NIVA_ATTRIBUTES, "ioMapping"})
 
 # An attribute value that starts with a declared prefix ("tns:Msg_1",
 # "semantic:tFormalExpression") needs that prefix kept in a raw element's XML.
@@ -331,9 +339,9 @@ def _niva_fields(element: _Element) -> dict[str, Any]:
     allowed = NIVA_ATTRIBUTES[name]
     unknown = [str(k) for k in element.attrib if k not in allowed]
     if unknown:
+        named = ", ".join(f"{k}{did_you_mean(k, allowed)}" for k in sorted(unknown))
         raise BpmnReadError(
-            f"niva:{name} has unknown attribute(s) {', '.join(sorted(unknown))}; "
-            f"niva:{name} takes {', '.join(allowed)}",
+            f"niva:{name} has unknown attribute(s) {named}; niva:{name} takes {', '.join(allowed)}",
             line=_line(element),
         )
     fields: dict[str, Any] = {"line": _line(element)}
@@ -342,6 +350,13 @@ def _niva_fields(element: _Element) -> dict[str, Any]:
         if value is not None:
             fields[field] = value
     return fields
+
+
+def did_you_mean(name: str, known: Iterable[str], *, prefix: str = "") -> str:
+    """`` (did you mean <prefix><closest>?)`` for the known name closest to a misspelt one,
+    or '' when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
 @functools.cache
@@ -543,7 +558,7 @@ class _NodeExtensions:
             niva.calendar = _niva_fields(element).get("value")
         else:
             # Unknown niva elements and repeats of a single-valued one are kept as written
-            # (validation may report the repeats), as are foreign vocabularies.
+            # (validation reports both), as are foreign vocabularies.
             self.foreign.append(self.reader.raw(element))
 
 
