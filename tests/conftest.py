@@ -7,6 +7,9 @@
 - ``task_queue``: a fresh task queue per test, so workers of different tests never share
   work.
 
+The run logs as niva's processes do, and no line it logs may show a secret the tests
+registered (``tests.support.log_audit``): the session fails otherwise.
+
 Nothing is downloaded: both servers are passed as existing paths.
 """
 
@@ -26,6 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from starter.dev import installed_binary
+from tests.support import log_audit
 from workflows import search_attributes
 
 # Property tests: no per-example deadline (a loaded two-core machine is slow at times), and
@@ -147,3 +151,42 @@ def record_history(request: pytest.FixtureRequest):
         path.write_text(history.to_json())
 
     return record
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    log_audit.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    log_audit.uninstall()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a log line showed a registered secret or a marked value: the test
+    process's lines were checked as they were written, subprocesses' log files are read
+    here, under the run's temporary directories."""
+    audit = log_audit.audit
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    data_dir = Path(os.environ["NIVA_DATA_DIR"])
+    roots = [data_dir] if data_dir.name.startswith("niva-tests-") else []
+    if factory is not None and factory._basetemp is not None:
+        roots.append(factory.getbasetemp())
+    files = audit.scan_files(roots)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.line("")
+    if audit.leak_count == 0:
+        if reporter is not None:
+            reporter.write_sep(
+                "-",
+                f"log audit: {audit.lines} lines and {files} subprocess log files, "
+                f"{len(audit.secrets())} secrets, no leak",
+            )
+        return
+    if reporter is not None:
+        reporter.write_sep("=", f"log audit: {audit.leak_count} lines show a secret", red=True)
+        for line in audit.report():
+            reporter.write_line(line)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -13,6 +13,7 @@ from activities import TASK_TYPES, ActivitySettings, build_activities
 from activities.channels import OutboxChannel
 from activities.notifications import NotifyActivity
 from activities.settings import DEFAULT_ORGANISATIONS_FILE
+from tests.support import log_audit
 
 
 def test_build_activities_names_match_task_types(tmp_path: Path):
@@ -59,7 +60,10 @@ def test_build_activities_missing_organisations_file_names_it(tmp_path: Path):
 
 def test_settings_password_is_not_printed(tmp_path: Path):
     settings = ActivitySettings.in_data_dir(
-        tmp_path, smtp_host="mail.example", smtp_username="niva", smtp_password="hunter2"
+        tmp_path,
+        smtp_host="mail.example",
+        smtp_username="niva",
+        smtp_password=log_audit.registered("hunter2", what="SMTP password"),
     )
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in settings.model_dump_json()

@@ -17,6 +17,7 @@ from activities.organisations import OrganisationDirectory
 from activities.sent_log import SentLog
 from activities.settings import ActivitySettings
 from service_contract import ServiceCall
+from tests.support import log_audit
 from tests.support.mail import Mailbox, body
 from tests.support.net import free_port
 
@@ -180,7 +181,7 @@ async def test_notify_smtp_logs_in_with_configured_credentials(
         smtp_port=smtp_server_with_login.port,
         smtp_security="none",
         smtp_username="niva",
-        smtp_password=SecretStr("s3cret"),
+        smtp_password=SecretStr(log_audit.registered("s3cret", what="SMTP password")),
     )
     notifier = NotifyActivity.from_settings(settings)
     inputs = {**REFERRAL_OPENED, "organisations": ["SE-C"]}

@@ -18,9 +18,10 @@ from activities.organisations import OrganisationDirectory
 from activities.sent_log import SentLog
 from activities.settings import ActivitySettings
 from service_contract import ServiceCall
+from tests.support import log_audit
 from tests.support.activities import WebhookReceiver
 
-SECRET = "webhook-shared-secret"
+SECRET = log_audit.registered("webhook-shared-secret", what="webhook secret")
 CASE_ENDED = {
     "template": "case_ended",
     "organisations": ["NO-HV", "NO-HDIR"],

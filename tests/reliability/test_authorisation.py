@@ -33,6 +33,7 @@ from process_models.store import FileBlobStore
 from starter.api.app import create_app
 from starter.settings import ApiSettings, WorkerSettings
 from tests.reliability.figures import record_figures
+from tests.support import log_audit
 from tests.workflows import activities_for_tests
 from tests.workflows.harness import bpmn, registry_with_test_types
 
@@ -81,7 +82,9 @@ class Idp:
             "roles": ["officer", "modeler", "operator"],
             **claims,
         }
-        return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": "k1"})
+        token = jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": "k1"})
+        log_audit.secret(token, what="JWT")
+        return token
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +217,7 @@ async def test_every_mutating_route_refuses_bad_tokens_and_auditors(setup: Setup
         None,
         algorithm="none",
     )
+    log_audit.secret(unsigned, what="JWT")
     refused_401 = {
         "missing": {},
         "not a JWT": {"Authorization": "Bearer not-a-jwt"},

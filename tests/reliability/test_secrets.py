@@ -28,12 +28,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.reliability.figures import record_figures
 from tests.reliability.support import MODEL, WorkerProcess, target_host
+from tests.support import log_audit
 from tests.support.mail import Mailbox, start_smtp
 from tests.support.net import free_port
 
 PASSWORD = "smtp-" + secrets.token_urlsafe(18)
 MARK = f"19{secrets.randbelow(10**6):06d}-{secrets.randbelow(10**4):04d}"
 """A personal number: case data that no log line may hold."""
+log_audit.secret(PASSWORD, what="SMTP password")
+log_audit.secret(MARK, what="personal number")
 DEFERRED = "deferred@example.org"
 
 
@@ -93,6 +96,7 @@ async def test_no_token_or_password_in_logs_histories_or_search_attributes(
         role: f"tok-{role}-" + secrets.token_urlsafe(24)
         for role in ("officer", "modeler", "auditor")
     }
+    log_audit.secret(*tokens.values(), what="token")
     tokens_file = tmp_path / "tokens.json"
     tokens_file.write_text(
         json.dumps(

@@ -28,6 +28,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from tests.support import log_audit
 from tests.support.net import free_port
 from workflows import search_attributes
 from workflows.probe import Probe, ProbeInput, ProbeResult
@@ -183,6 +184,7 @@ async def test_dev_starts_stops_and_keeps_cases(stack: DevStack):
 
 async def test_dev_prints_no_token_of_a_supplied_tokens_file(tmp_path: Path):
     token = "tok-supplied-" + secrets.token_urlsafe(24)
+    log_audit.secret(token, what="supplied token")
     tokens_file = tmp_path / "tokens.json"
     tokens_file.write_text(
         json.dumps({token: {"subject": "auditor-1", "roles": ["auditor"]}}), encoding="utf-8"

@@ -23,6 +23,7 @@ from starter.api.app import create_app
 from starter.api.auth import ensure_dev_tokens, read_tokens_file
 from starter.settings import ApiSettings, WorkerSettings
 from starter.telemetry import configure_tracing, metrics_runtime, tracing_enabled
+from tests.support import log_audit
 from tests.support.net import free_port
 from tests.workflows.harness import bpmn, running_cases
 
@@ -87,6 +88,7 @@ async def test_api_start_traces_through_workflow_to_activity(
     traced = Client(**{**temporal_env.client.config(), "interceptors": list(tracing.interceptors)})
     tokens_file = ensure_dev_tokens(tmp_path)
     tokens = {e.subject: t for t, e in read_tokens_file(tokens_file).items()}
+    log_audit.secret(*tokens.values(), what="dev token")
     async with running_cases(traced, task_queue, tmp_path, activities=[echo_with_context]) as cases:
         cases.deploy(SERVICE_FIRST)
         app = create_app(
@@ -154,6 +156,7 @@ async def wait_until(predicate, within: float = 15.0) -> None:
 async def test_api_request_binds_request_id_and_principal(client: Client, tmp_path: Path):
     tokens_file = ensure_dev_tokens(tmp_path)
     tokens = {e.subject: t for t, e in read_tokens_file(tokens_file).items()}
+    log_audit.secret(*tokens.values(), what="dev token")
     app = create_app(
         ApiSettings(tokens_file=tokens_file), client=client, tracing=configure_tracing(env={})
     )

@@ -23,6 +23,7 @@ from process_models.store import FileBlobStore
 from starter.api.app import create_app
 from starter.api.auth import ensure_dev_tokens, read_tokens_file
 from starter.settings import ApiSettings, WorkerSettings
+from tests.support import log_audit
 from tests.workflows import activities_for_tests
 from tests.workflows.harness import bpmn, registry_with_test_types
 
@@ -176,6 +177,7 @@ def build_app(
     """An app on the test's task queue, with the dev tokens file of ``tmp_path``."""
     tokens_file = ensure_dev_tokens(tmp_path)
     tokens = {entry.subject: token for token, entry in read_tokens_file(tokens_file).items()}
+    log_audit.secret(*tokens.values(), what="dev token")
     store = ModelStore(FileBlobStore(tmp_path / "models"), registry=registry_with_test_types())
     documents = FilesystemDocumentStore(tmp_path / "documents")
     settings = (settings or ApiSettings()).model_copy(update={"tokens_file": tokens_file})

@@ -25,6 +25,7 @@ from starter.api.auth import (
 )
 from starter.api.errors import ApiError
 from starter.settings import ApiSettings
+from tests.support import log_audit
 from tests.support.jwks import serve_jwks
 
 
@@ -132,7 +133,9 @@ def token(key: rsa.RSAPrivateKey, **claims: object) -> str:
         "realm_access": {"roles": ["registrator", "reader"]},
         **claims,
     }
-    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": "k1"})
+    token = jwt.encode(payload, key, algorithm="RS256", headers={"kid": "k1"})
+    log_audit.secret(token, what="JWT")
+    return token
 
 
 async def test_oidc_token_maps_claims_to_principal(jwks_url: str, signing_key: rsa.RSAPrivateKey):
