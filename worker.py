@@ -25,7 +25,10 @@ from temporalio.worker import Worker
 from activities import build_activities
 from activities.document_store import document_store_from_settings
 from activities.messages import CaseMessenger
-from activities.models import ModelResolver
+from activities.migration import MigrationRunner
+from activities.models import ModelResolver, calendar_years
+from activities.publication import MessagePublisher
+from activities.signals import SignalBroadcaster
 from process_models.deployments import ModelStore
 from process_models.registry import Registry
 from process_models.store import FileBlobStore
@@ -92,7 +95,9 @@ def build_worker(
             data directory's store by default.
         activities: the service-task activities; by default ``notify`` and
             ``render_document`` configured from ``NIVA_SERVICE_*`` and the data directory.
-            ``send_message`` and the model resolver are always registered.
+            ``send_message``, the delivery of published messages, signal broadcasts and
+            throws, a migration batch's, the model resolver and the calendar years a case
+            outliving its snapshot asks for are always registered.
 
     Raises:
         MissingTaskTypesError: with the default activities, a task type registered in the
@@ -100,9 +105,15 @@ def build_worker(
     """
     data = DataSettings()
     store = store or ModelStore(FileBlobStore(data.models_dir))
+    signals = SignalBroadcaster(client, store)
     wired: list[Callable[..., Any]] = [
         ModelResolver(store).resolve_model,
+        calendar_years,
         CaseMessenger(client).send_message,
+        MessagePublisher(client, store).deliver,
+        signals.broadcast,
+        signals.throw,
+        *_migration_activities(client, store),
     ]
     if activities is None:
         activities = build_activities(ServiceSettings().for_data_dir(data))
@@ -120,6 +131,12 @@ def build_worker(
         interceptors=[StructlogActivityInterceptor()],
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
     )
+
+
+def _migration_activities(client: Client, store: ModelStore) -> list[Callable[..., Any]]:
+    """The activities of a migration batch (`workflows.migration_batch`)."""
+    runner = MigrationRunner(client, store)
+    return [runner.list_cases, runner.migrate_case]
 
 
 class MissingTaskTypesError(RuntimeError):
@@ -181,6 +198,7 @@ async def run_worker(settings: WorkerSettings | None = None) -> None:
         log.info(
             "worker started",
             task_queue=settings.task_queue,
+            jobs_task_queue=settings.jobs_task_queue,
             metrics=settings.metrics_bind_address
             and f"http://{settings.metrics_bind_address}/metrics",
         )

@@ -22,6 +22,7 @@ ORDER = (
     "api_latency",
     "memory",
     "feel_expressions",
+    "dialect_cost",
 )
 
 

@@ -6,12 +6,21 @@ The hand-written workflow in `benchmarks.handwritten` does the same work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.common import BENCH_TASK_TYPE, bpmn
 from workflows.candidates import Actor
 
-__all__ = ["ACTOR", "PROCESS_ID", "REFERENCE", "SERVICE_IDS", "TASK_IDS", "payload"]
+__all__ = [
+    "ACTOR",
+    "PROCESS_ID",
+    "REFERENCE",
+    "SERVICE_IDS",
+    "TASK_IDS",
+    "payload",
+    "reference_flow",
+]
 
 PROCESS_ID = "bench_reference"
 TASK_IDS = ("Register", "Review", "Decide")
@@ -49,19 +58,23 @@ def _service_task(task_id: str, name: str) -> str:
   </bpmn:serviceTask>"""
 
 
-REFERENCE = bpmn(f"""
-<bpmn:process id="{PROCESS_ID}" name="Reference" isExecutable="true">
+def reference_flow(
+    user_task: Callable[[str, str], str], service_task: Callable[[str, str], str]
+) -> str:
+    """The reference process's elements and flows, each task written by ``user_task`` or
+    ``service_task`` (id, name), so that another dialect's copy differs only in its tasks."""
+    return f"""
   <bpmn:startEvent id="Start"/>
   <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Register"/>
-  {_user_task("Register", "Registrera")}
+  {user_task("Register", "Registrera")}
   <bpmn:sequenceFlow id="f2" sourceRef="Register" targetRef="Review"/>
-  {_user_task("Review", "Granska")}
+  {user_task("Review", "Granska")}
   <bpmn:sequenceFlow id="f3" sourceRef="Review" targetRef="Decide"/>
-  {_user_task("Decide", "Besluta")}
+  {user_task("Decide", "Besluta")}
   <bpmn:sequenceFlow id="f4" sourceRef="Decide" targetRef="Notify"/>
-  {_service_task("Notify", "Meddela")}
+  {service_task("Notify", "Meddela")}
   <bpmn:sequenceFlow id="f5" sourceRef="Notify" targetRef="Archive"/>
-  {_service_task("Archive", "Arkivera")}
+  {service_task("Archive", "Arkivera")}
   <bpmn:sequenceFlow id="f6" sourceRef="Archive" targetRef="Size"/>
   <bpmn:exclusiveGateway id="Size" default="f8"/>
   <bpmn:sequenceFlow id="f7" sourceRef="Size" targetRef="Large">
@@ -69,6 +82,11 @@ REFERENCE = bpmn(f"""
   </bpmn:sequenceFlow>
   <bpmn:sequenceFlow id="f8" sourceRef="Size" targetRef="Small"/>
   <bpmn:endEvent id="Large" name="Stor"/>
-  <bpmn:endEvent id="Small" name="Liten"/>
-</bpmn:process>
-""")
+  <bpmn:endEvent id="Small" name="Liten"/>"""
+
+
+REFERENCE = bpmn(
+    f'\n<bpmn:process id="{PROCESS_ID}" name="Reference" isExecutable="true">'
+    + reference_flow(_user_task, _service_task)
+    + "\n</bpmn:process>\n"
+)

@@ -22,8 +22,18 @@ Determinism. Workflow code never asks the library: `snapshot` runs when a model 
 deployed and its result travels with the version (in its reference data under
 `SNAPSHOT_KEY`), so neither a library upgrade nor a replay changes a running case. A
 snapshot covers `YEARS_BEFORE` years before the deployment year to `YEARS_AFTER` years after
-it; outside that span only Saturdays and Sundays are skipped (`WorkingCalendar.covers`
-says whether a day is inside).
+it (`WorkingCalendar.covers` says whether a day is inside).
+
+A case that outlives its snapshot is not stranded and does not fall back to calendar days:
+when its clock comes within `EXTEND_AHEAD` years of the snapshot's last year, or a timer's
+day lies beyond it, the case asks for the missing years (`extension_wanted`) through a
+local activity that runs `snapshot` for them (``niva.calendar_years``). The result is
+recorded in the case's history and kept in its state (``InstanceState.calendar_years``),
+so a replay reads the recorded days, never the library, and the trail says which years
+came from which library version. Only what no extension covers (more than
+`MAX_YEARS_AHEAD` years after the case's clock, or before the snapshot's first year) is
+counted with Saturdays and Sundays alone, and a timer moved that way says so in its trail
+entry.
 
 Deadlines and reminders (`on_working_day`): a deadline whose last day is not a working day
 moves to the end of the next working day; a reminder whose day is not a working day moves
@@ -51,19 +61,24 @@ from process_models.timers import resolve_local
 __all__ = [
     "CALENDARS",
     "CEL_FUNCTIONS",
+    "EXTEND_AHEAD",
     "LAW",
+    "MAX_YEARS_AHEAD",
     "NO_CALENDAR",
     "SNAPSHOT_KEY",
     "YEARS_AFTER",
     "YEARS_BEFORE",
     "CalendarSnapshot",
+    "CalendarYears",
     "Moved",
     "WorkingCalendar",
     "calendar_from_reference",
     "calendar_problems",
     "cel_functions",
+    "extension_wanted",
     "on_working_day",
     "snapshot",
+    "with_extension",
     "with_snapshot",
 ]
 
@@ -82,6 +97,12 @@ YEARS_AFTER: Final = 60
 migration) and the longest deadlines the shipped processes set (a Norwegian competence
 service renewed over thirty years, a Swedish permit *tills vidare* with yearly follow-up)
 fit, for about 8 KB in each case's first event."""
+
+EXTEND_AHEAD: Final = 10
+"""A running case asks for more years when its clock comes within this many years of the
+last year it knows."""
+MAX_YEARS_AHEAD: Final = 200
+"""The furthest a case extends its calendar, in years after its clock."""
 
 _MAX_WORKING_DAYS: Final = 10_000
 """Bound on ``add_working_days``: about forty years, far beyond any snapshot's use."""
@@ -104,6 +125,16 @@ class CalendarSnapshot(BaseModel):
     days: dict[str, list[str]] = Field(
         description='Per year (``"2027"``), its holidays as ``MM-DD``, in date order.'
     )
+
+
+class CalendarYears(BaseModel):
+    """Which years of a calendar a case asks for (the input of ``niva.calendar_years``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calendar: Literal["SE", "NO"]
+    first_year: int
+    last_year: int
 
 
 @functools.lru_cache(maxsize=8)
@@ -156,6 +187,14 @@ class WorkingCalendar:
         )
         return cls(snap.calendar, snap.first_year, snap.last_year, days)
 
+    def extended(self, days: Mapping[str, list[str]]) -> WorkingCalendar:
+        """This calendar with the years of ``days`` (``{"2090": ["01-01", …]}``) added."""
+        if not days:
+            return self
+        extra = {date.fromisoformat(f"{year}-{md}") for year, mds in days.items() for md in mds}
+        last = max(self.last_year, *(int(year) for year in days))
+        return WorkingCalendar(self.calendar, self.first_year, last, self.holidays | extra)
+
     def covers(self, day: date) -> bool:
         """True when the snapshot knows the holidays of ``day``'s year."""
         return self.first_year <= day.year <= self.last_year
@@ -206,6 +245,45 @@ def calendar_from_reference(reference: Mapping[str, Any] | None) -> WorkingCalen
     if raw is None:
         return None
     return WorkingCalendar.of(CalendarSnapshot.model_validate(raw))
+
+
+def with_extension(
+    reference: Mapping[str, Any], days: Mapping[str, list[str]]
+) -> Mapping[str, Any]:
+    """A version's reference data with a case's extra calendar years (``days``) merged into
+    its snapshot, for the expressions of that case; ``reference`` itself when none."""
+    raw = reference.get(SNAPSHOT_KEY)
+    if raw is None or not days:
+        return reference
+    snap = CalendarSnapshot.model_validate(raw)
+    merged = snap.model_copy(
+        update={
+            "days": {**snap.days, **days},
+            "last_year": max(snap.last_year, *(int(year) for year in days)),
+        }
+    )
+    return {**reference, SNAPSHOT_KEY: merged.model_dump(mode="json")}
+
+
+def extension_wanted(
+    calendar: WorkingCalendar | None, clock_year: int, latest_year: int | None = None
+) -> CalendarYears | None:
+    """The years a case should ask for: None while ``calendar`` reaches `EXTEND_AHEAD`
+    years past ``clock_year`` and past ``latest_year`` (the furthest year a timer of the
+    case falls in); else from the year after its last to `YEARS_AFTER` years past the
+    clock, or to ``latest_year`` when that is later (at most `MAX_YEARS_AHEAD` past it)."""
+    if calendar is None or calendar.calendar not in CALENDARS:
+        return None
+    cap = clock_year + MAX_YEARS_AHEAD
+    needed = min(max(clock_year + EXTEND_AHEAD, latest_year or 0), cap)
+    if needed <= calendar.last_year:
+        return None
+    last = min(max(clock_year + YEARS_AFTER, needed), cap)
+    return CalendarYears(
+        calendar=calendar.calendar,
+        first_year=calendar.last_year + 1,
+        last_year=last,
+    )
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,10 @@ class EngineLimits(BaseModel):
         default=500,
         ge=1,
         le=1_900,
-        description="The most instances of one parallel multi-instance service task or "
-        "call activity running at once; the others start as running ones complete (Temporal "
-        "allows 2,000 pending activities or children per run).",
+        description="The most service activities and child cases one case runs at once "
+        "(and the most instances a parallel multi-instance service task, call activity or "
+        "subprocess creates at once); the others wait and start as running ones end "
+        "(Temporal allows 2,000 pending activities or children per run).",
     )
     max_steps: int = Field(
         default=2_000,
@@ -76,6 +77,14 @@ class EngineLimits(BaseModel):
         ge=1,
         description="How deep call activities may nest (a case started by a case started "
         "by …); a call beyond it is an incident on the call activity.",
+    )
+    max_compensable: int = Field(
+        default=1_000,
+        ge=1,
+        description="The most completed activities awaiting compensation one case may hold "
+        "(each completion of an activity with a compensation handler adds one until it is "
+        "compensated or its scope ends); completing one more is an incident on the token "
+        "(a loop through a compensable activity).",
     )
     min_cycle_seconds: float = Field(
         default=MIN_CYCLE_PERIOD.total_seconds(),

@@ -1,8 +1,12 @@
 """What a model may name: registered task types and form keys.
 
-Validation consults a `Registry` without a Temporal server: a service task whose
-``niva:taskDefinition type`` is not registered, or a user task whose ``niva:form key`` is
-not, is reported when the model is validated, not when a case reaches it.
+Validation consults a `Registry` without a Temporal server: a user task whose
+``niva:form key`` is not registered is reported when the model is validated, not when a
+case reaches it. A service task type that is not registered is a *job*: it runs as an
+activity of that name on the job workers' queue (``NIVA_WORKER_JOBS_TASK_QUEUE``), and
+validation warns about it (in the niva dialect, one that looks like a misspelling of a
+registered type is a problem). A case started now routes by the registered names
+(`starter.settings.WorkerSettings.job_routing`).
 
 The task types are names and descriptions only (the names of niva's own are in
 `service_contract`): the activities that implement them live in ``activities/`` and are

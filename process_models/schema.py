@@ -32,16 +32,20 @@ __all__ = [
     "Assignment",
     "BaseElement",
     "Bounds",
+    "CalledDecision",
     "CalledElement",
     "Collaboration",
     "Constraint",
     "Definitions",
     "DiLabel",
     "Diagram",
+    "Dialect",
     "Documentation",
     "Edge",
     "ErrorDef",
+    "EscalationDef",
     "EventDefinition",
+    "ExecutionListener",
     "Expression",
     "FlowContainer",
     "FlowNode",
@@ -56,8 +60,10 @@ __all__ = [
     "Process",
     "RawElement",
     "SchemaModel",
+    "Script",
     "SequenceFlow",
     "Shape",
+    "SignalDef",
     "Starters",
     "Subscription",
     "TaskDefinition",
@@ -109,6 +115,12 @@ ACTIVITY_KINDS: frozenset[str] = frozenset(
 )
 #: Every BPMN flow node; anything else inside a process is a flow, an artifact or data.
 FLOW_NODE_KINDS: frozenset[str] = EVENT_KINDS | GATEWAY_KINDS | ACTIVITY_KINDS
+
+
+ZEEBE_NAMESPACE = "http://camunda.org/schema/zeebe/1.0"
+"""The zeebe namespace (`process_models.bpmn.namespaces.ZEEBE`, which reads it from here:
+the bpmn package imports this module, and a function-level import in a property that
+workflow code reads would load the module afresh in every run's sandbox)."""
 
 
 class SchemaModel(BaseModel):
@@ -242,6 +254,9 @@ class TaskDefinition(SchemaModel):
     type: str | None = None
     retries: str | None = Field(default=None, description="Raw value; validation checks it.")
     timeout: str | None = Field(default=None, description="ISO 8601 duration, e.g. PT5M.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="zeebe:taskHeaders, verbatim strings for the job."
+    )
     line: int | None = None
 
 
@@ -257,14 +272,33 @@ class Form(SchemaModel):
     """``niva:form``: the form a user task's completion (or a start's variables) must satisfy."""
 
     key: str | None = None
+    form_id: str | None = Field(
+        default=None, description="zeebe:formDefinition formId: a Camunda Form deployed with it."
+    )
+    external_reference: str | None = Field(
+        default=None, description="zeebe:formDefinition externalReference, passed through."
+    )
     line: int | None = None
 
 
 class Assignment(SchemaModel):
-    """``niva:assignment``: who may complete a user task (comma lists or ``=`` expressions)."""
+    """``niva:assignment``: who may complete a user task (comma lists or ``=`` expressions).
+
+    From ``zeebe:assignmentDefinition`` the reader writes Camunda's candidate groups as
+    niva's groups and organisations (``org:SE-AB`` an organisation, ``org:SE-AB/registrator``
+    a role in it, a plain name a role); when that needs the case's variables (an ``=``
+    expression) or a mix niva's rule cannot express, ``candidate_groups`` keeps the value
+    as written and ``org_candidates`` says to split it when the task opens.
+    """
 
     candidate_groups: str | None = None
     candidate_orgs: str | None = None
+    org_candidates: bool = Field(
+        default=False,
+        description="candidate_groups holds Camunda's org: forms, split when evaluated.",
+    )
+    candidate_users: str | None = Field(default=None, description="Principals by subject.")
+    assignee: str | None = Field(default=None, description="One principal by subject.")
     line: int | None = None
 
 
@@ -301,6 +335,12 @@ class CalledElement(SchemaModel):
     process_id: str | None = None
     detached: bool = False
     version: str | None = None
+    propagate_all_child_variables: bool | None = Field(
+        default=None, description="zeebe: the child's end variables merge into the parent."
+    )
+    propagate_all_parent_variables: bool | None = Field(
+        default=None, description="zeebe: the child starts with all the parent's variables."
+    )
     line: int | None = None
 
 
@@ -311,6 +351,35 @@ class Subscription(SchemaModel):
     candidate_groups: str | None = None
     candidate_orgs: str | None = None
     ttl: str | None = Field(default=None, description="ISO 8601 duration, e.g. P30D.")
+    correlation_key: str | None = Field(
+        default=None, description="Expression evaluated when the subscription opens."
+    )
+    line: int | None = None
+
+
+class Script(SchemaModel):
+    """A script task's expression and the variable its result goes to (``zeebe:script``)."""
+
+    expression: str | None = None
+    result_variable: str | None = None
+    line: int | None = None
+
+
+class CalledDecision(SchemaModel):
+    """A business rule task's DMN decision and the variable its result goes to
+    (``zeebe:calledDecision`` / ``niva:calledDecision``)."""
+
+    decision_id: str | None = None
+    result_variable: str | None = None
+    line: int | None = None
+
+
+class ExecutionListener(SchemaModel):
+    """``zeebe:executionListener``: a job run at an element's start or end (Camunda 8)."""
+
+    event_type: str | None = Field(default=None, description="``start`` or ``end``.")
+    type: str | None = Field(default=None, description="The job type.")
+    retries: str | None = Field(default=None, description="Raw value; validation checks it.")
     line: int | None = None
 
 
@@ -328,12 +397,21 @@ class NivaExtensions(SchemaModel):
     calendar: str | None = Field(
         default=None, description="niva:calendar value on a timer event ('none' opts out)."
     )
+    script: Script | None = None
+    called_decision: CalledDecision | None = None
+    properties: dict[str, str] = Field(
+        default_factory=dict, description="zeebe:properties, kept as written."
+    )
+    execution_listeners: list[ExecutionListener] = Field(
+        default_factory=list, description="zeebe:executionListeners, in model order."
+    )
 
 
 # --- flow elements ------------------------------------------------------------------------
 
 
 TimerKind = Literal["timeDate", "timeDuration", "timeCycle"]
+Dialect = Literal["niva", "camunda8"]
 
 
 class EventDefinition(BaseElement):
@@ -351,6 +429,14 @@ class EventDefinition(BaseElement):
     time_date: Expression | None = None
     time_duration: Expression | None = None
     time_cycle: Expression | None = None
+    condition: Expression | None = Field(
+        default=None, description="A conditional event's ``bpmn:condition``."
+    )
+    variable_names: list[str] | None = Field(
+        default=None,
+        description="A conditional event's ``zeebe:conditionalFilter variableNames``: only a "
+        "change of one of these re-evaluates the condition (None: any change).",
+    )
 
     @property
     def timer(self) -> tuple[TimerKind, Expression] | None:
@@ -510,6 +596,14 @@ class Process(BaseElement, FlowContainer):
     starters: Starters | None = Field(
         default=None, description="niva:starters: who may start the process's cases."
     )
+    user_task_forms: dict[str, str] = Field(
+        default_factory=dict,
+        description="Camunda 8 embedded forms: each zeebe:userTaskForm's form-js JSON by "
+        "its id, which a task's formKey names as camunda-forms:bpmn:<id>.",
+    )
+    execution_listeners: list[ExecutionListener] = Field(
+        default_factory=list, description="zeebe:executionListeners of the process."
+    )
 
 
 # --- root elements ------------------------------------------------------------------------
@@ -526,6 +620,19 @@ class ErrorDef(BaseElement):
 
     name: str | None = None
     error_code: str | None = None
+
+
+class EscalationDef(BaseElement):
+    """``bpmn:escalation``: what an escalation event throws or catches, by its code."""
+
+    name: str | None = None
+    escalation_code: str | None = None
+
+
+class SignalDef(BaseElement):
+    """``bpmn:signal``: what a signal event broadcasts or waits for, by its name."""
+
+    name: str | None = None
 
 
 class Participant(BaseElement):
@@ -635,7 +742,7 @@ class Definitions(BaseElement):
     ``namespaces`` maps each prefix declared on the root to its URI ('' is the default
     namespace); the writer declares them again so foreign attributes, extension elements
     and QName values keep resolving. ``extras`` holds the other root elements (imports,
-    itemDefinition, signal, escalation, dataStore, category, ...) in source order.
+    itemDefinition, signal, dataStore, category, ...) in source order.
     """
 
     name: str | None = None
@@ -646,8 +753,17 @@ class Definitions(BaseElement):
     processes: list[Process] = Field(default_factory=list)
     messages: list[MessageDef] = Field(default_factory=list)
     errors: list[ErrorDef] = Field(default_factory=list)
+    escalations: list[EscalationDef] = Field(default_factory=list)
+    signals: list[SignalDef] = Field(default_factory=list)
     collaborations: list[Collaboration] = Field(default_factory=list)
     diagrams: list[Diagram] = Field(default_factory=list)
+
+    @property
+    def dialect(self) -> Dialect:
+        """``"camunda8"`` when the file uses the zeebe namespace (Camunda Modeler's Camunda 8
+        files), else ``"niva"``. The reader declares the namespace on the root when only an
+        inner element did, so this tells every file that uses it."""
+        return "camunda8" if ZEEBE_NAMESPACE in self.namespaces.values() else "niva"
 
     @property
     def collaboration(self) -> Collaboration | None:
@@ -671,6 +787,16 @@ class Definitions(BaseElement):
         """The error an ``errorRef`` (a QName) points at, or None."""
         key = local_ref(ref)
         return next((e for e in self.errors if e.id == key), None)
+
+    def escalation(self, ref: str | None) -> EscalationDef | None:
+        """The escalation an ``escalationRef`` (a QName) points at, or None."""
+        key = local_ref(ref)
+        return next((e for e in self.escalations if e.id == key), None)
+
+    def signal(self, ref: str | None) -> SignalDef | None:
+        """The signal a ``signalRef`` (a QName) points at, or None."""
+        key = local_ref(ref)
+        return next((s for s in self.signals if s.id == key), None)
 
     def participants(self) -> list[Participant]:
         """Every participant (pool) of every collaboration."""

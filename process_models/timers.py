@@ -8,7 +8,8 @@ BPMN's ``timerEventDefinition`` holds one of three values:
     an instant: ``2027-03-01T00:00:00+01:00``, ``2027-03-01T00:00:00Z``, a local date-time
     ``2027-03-01T09:00`` (in the process's zone) or a date ``2027-03-01``;
 ``timeCycle``
-    a repeating interval ``R6/P1D``, ``R/P1Y`` or ``R3/2027-03-01T00:00:00Z/P1Y``.
+    a repeating interval ``R6/P1D``, ``R/P1Y`` or ``R3/2027-03-01T00:00:00Z/P1Y``, or a cron
+    expression as Camunda 8 writes one, ``0 0 9 * * MON-FRI`` (`process_models.cron`).
 
 The rules, chosen so that a deadline lands where a case handler expects it:
 
@@ -27,6 +28,8 @@ The rules, chosen so that a deadline lands where a case handler expects it:
 - The n-th repetition of a cycle is computed from the cycle's start (or from when it was
   armed) by adding n periods at once, never by adding one period to the previous fire, so a
   yearly cycle from 29 February 2028 fires on 28 February 2029 and again on 29 February 2032.
+  A cron cycle's n-th firing is the n-th time the expression matches after the timer was
+  armed, in wall-clock time of the process's zone; it repeats without end.
 
 Everything here is pure and deterministic: no clock, no I/O, no module state that changes.
 Every instant returned is timezone-aware UTC.
@@ -43,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from process_models.cron import CronSchedule, is_cron, parse_cron
 from process_models.errors import TimerSpecError
 
 __all__ = [
@@ -100,7 +104,8 @@ _DATE_FORM = (
 _REPEAT = re.compile(r"R(?P<count>\d*)", re.IGNORECASE)
 _CYCLE_FORM = (
     "expected a repeating interval Rn/period or Rn/start/period, e.g. R6/P1D, R/P1Y or "
-    "R3/2027-03-01T00:00:00Z/P1Y (leave out n to repeat without end)"
+    "R3/2027-03-01T00:00:00Z/P1Y (leave out n to repeat without end), or a cron expression "
+    "of six fields, second minute hour day-of-month month day-of-week (0 0 9 * * MON-FRI)"
 )
 
 # Average lengths, used only to guess which repetition of a cycle comes first after a given
@@ -431,10 +436,14 @@ class TimerSpec(BaseModel):
     repetitions: int | None = Field(
         default=None, ge=0, description="cycle: how many times it fires; None for no end."
     )
+    cron: CronSchedule | None = Field(
+        default=None, description="cycle: a cron expression, instead of a period."
+    )
 
     @model_validator(mode="after")
     def _parts_match_kind(self) -> Self:
-        needs = {"duration": ("duration",), "date": ("at",), "cycle": ("duration",)}[self.kind]
+        cycle_needs = ("cron",) if self.cron is not None else ("duration",)
+        needs = {"duration": ("duration",), "date": ("at",), "cycle": cycle_needs}[self.kind]
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.kind} timer needs {', '.join(missing)}")
@@ -481,6 +490,9 @@ def parse_timer(kind: TimerKind, value: str, *, element_id: str | None = None) -
 
 
 def _parse_cycle(text: str, value: str, element_id: str | None) -> TimerSpec:
+    if is_cron(text):
+        cron = parse_cron(text, element_id=element_id)
+        return TimerSpec(kind="cycle", source=value, element_id=element_id, cron=cron)
     parts = text.split("/")
     repeat = _REPEAT.fullmatch(parts[0])
     if repeat is None or len(parts) not in (2, 3):
@@ -527,7 +539,8 @@ def next_fire(spec: TimerSpec, *, armed_at: datetime, fired: int, tz: ZoneInfo) 
     - cycle without start: the ``fired + 1``-th period after ``armed_at``;
     - cycle with start: repetitions fall at ``start``, ``start + period``, ...; the first
       one at or after ``armed_at`` is fired first, and the count includes those that fell
-      before the timer was armed (``R3/2020-01-01/P1Y`` armed in 2027 never fires).
+      before the timer was armed (``R3/2020-01-01/P1Y`` armed in 2027 never fires);
+    - cron: the ``fired + 1``-th time the expression matches after ``armed_at``, without end.
 
     Args:
         spec: the parsed timer.
@@ -560,9 +573,15 @@ def check_cycle_period(spec: TimerSpec, minimum: timedelta) -> None:
     Raises:
         TimerSpecError: the spec is a cycle with a shorter period.
     """
-    if spec.kind != "cycle" or spec.duration is None:
+    if spec.kind != "cycle":
         return
-    if spec.duration.approximate_seconds() < minimum.total_seconds():
+    if spec.cron is not None:
+        shortest = spec.cron.shortest_gap().total_seconds()
+    elif spec.duration is not None:
+        shortest = spec.duration.approximate_seconds()
+    else:
+        return
+    if shortest < minimum.total_seconds():
         raise TimerSpecError(
             f"a cycle's period must be at least {_iso_seconds(minimum)} "
             "(NIVA_LIMITS_MIN_CYCLE_SECONDS)",
@@ -595,6 +614,9 @@ def missed_firings(
     """
     if spec.kind != "cycle":
         return 0
+    if spec.cron is not None:
+        _require_aware(armed_at, "armed_at")
+        return max(spec.cron.count_between(armed_at, now, tz) - fired, 0)
 
     def due(count: int) -> bool:
         at = next_fire(spec, armed_at=armed_at, fired=count, tz=tz)
@@ -623,6 +645,8 @@ def _next_fire(spec: TimerSpec, armed_at: datetime, fired: int, tz: ZoneInfo) ->
         if fired:
             return None
         return _parse_instant(spec.at, tz, element_id=spec.element_id, date_only="end")
+    if spec.cron is not None:
+        return spec.cron.nth_after(armed_at, fired + 1, tz)
     assert spec.duration is not None  # guaranteed by TimerSpec's validator
     if spec.kind == "duration":
         return None if fired else add_duration(armed_at, spec.duration, tz)

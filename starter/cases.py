@@ -16,7 +16,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 
 from process_models.deployments import ModelStore
 from process_models.limits import EngineLimits
-from starter.settings import ApiSettings, LimitSettings
+from starter.settings import ApiSettings, LimitSettings, WorkerSettings
 from workflows import search_attributes as sa
 from workflows.candidates import Actor
 from workflows.contract import InstanceResult, StartInstanceInput
@@ -59,7 +59,8 @@ async def start_case(
 
     The case runs under ``limits``, by default those of `starter.settings.LimitSettings`
     (``NIVA_LIMITS_*``), and its details link to its diagram page on the API at
-    ``api_url`` (by default ``NIVA_API_PUBLIC_URL``).
+    ``api_url`` (by default ``NIVA_API_PUBLIC_URL``). A task type the store's registry does
+    not name runs as a job on ``NIVA_WORKER_JOBS_TASK_QUEUE`` (`WorkerSettings.job_routing`).
 
     Raises:
         UnknownModelError: the process or version is not deployed.
@@ -76,6 +77,7 @@ async def start_case(
         actor=actor,
         limits=limits if limits is not None else LimitSettings().engine_limits(),
         api_url=api_url or ApiSettings().public_url,
+        jobs=WorkerSettings().job_routing(store.registry.task_types),
     )
     _check_size(start)
     if continue_after_events is not None:

@@ -15,7 +15,17 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from starter.commands import audit, expressions, instances, messages, models, report, tasks
+from starter.commands import (
+    audit,
+    decisions,
+    expressions,
+    instances,
+    messages,
+    models,
+    report,
+    signals,
+    tasks,
+)
 from starter.logs import configure_logging
 from starter.settings import ApiSettings, DataSettings, DevSettings, LogSettings, WorkerSettings
 
@@ -33,9 +43,11 @@ app.add_typer(models.app, name="models")
 app.add_typer(instances.app, name="instances")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(messages.app, name="messages")
+app.add_typer(signals.app, name="signals")
 app.add_typer(audit.app, name="audit")
 app.add_typer(report.app, name="report")
 app.add_typer(expressions.app, name="expressions")
+app.add_typer(decisions.app, name="decisions")
 
 
 def _settings_error(exc: ValidationError) -> typer.Exit:

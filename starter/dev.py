@@ -404,8 +404,14 @@ class Stack:
             await child.stop()
 
 
+def _announce(text: str) -> None:
+    # Flushed at once: stdout is block-buffered when it is a file or a pipe, and what is
+    # announced here (the URLs, the tokens) is what a user or script waits for.
+    print(text, flush=True)
+
+
 async def run_dev(
-    settings: DevSettings, data: DataSettings, *, announce: Callable[[str], None] = print
+    settings: DevSettings, data: DataSettings, *, announce: Callable[[str], None] = _announce
 ) -> int:
     """Run the embedded stack until SIGINT/SIGTERM; returns the process exit code."""
     stop = asyncio.Event()

@@ -59,7 +59,9 @@ __all__ = [
     "process_diagram_state",
 ]
 
-CASE_EVENT_KINDS = frozenset({"started", "timer", "message", "error_caught"})
+CASE_EVENT_KINDS = frozenset(
+    {"started", "timer", "message", "signal", "condition", "error_caught", "escalation_caught"}
+)
 """Audit entry kinds whose element (an event) the case has passed. Completed tasks are
 found by the visit counters instead: those outlive continue-as-new, and an instance of a
 multi-instance that is done leaves its element running."""

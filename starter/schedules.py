@@ -11,7 +11,9 @@ The timer becomes a schedule spec:
 - a cycle with a calendar period (``P1Y``, ``P3M``) and a start: a calendar spec on the
   start's month/day/time in the process's zone (every year on that day);
 - a cycle with an exact period (``PT12H``, ``P1D``, ``P2W``): an interval from its start;
-- ``R<n>/…``: at most ``n`` starts; a date (``timeDate``): one start at that instant.
+- ``R<n>/…``: at most ``n`` starts; a date (``timeDate``): one start at that instant;
+- a cron cycle (``0 0 9 * * MON-FRI``): a calendar spec of its fields in the process's zone
+  (validation refuses ``L``, ``W`` and ``#`` here, which a calendar spec cannot express).
 
 Each scheduled case gets the business key ``<start event>-<time>`` that Temporal appends to
 the action's workflow id.
@@ -42,7 +44,7 @@ from process_models.deployments import ModelStore
 from process_models.expressions import compile_expression, is_expression
 from process_models.schema import FlowNode
 from process_models.timers import TimerSpec, parse_datetime, parse_timer
-from starter.settings import LimitSettings
+from starter.settings import LimitSettings, WorkerSettings
 from workflows.contract import StartInstanceInput
 
 __all__ = ["schedule_id", "schedule_spec", "sync_schedules", "timer_start_schedules"]
@@ -89,6 +91,17 @@ def schedule_spec(
         assert spec.at is not None
         at = parse_datetime(spec.at, tz).astimezone(tz)
         return ScheduleSpec(calendars=[_calendar(at, year=True)], time_zone_name=zone), 1
+    if spec.cron is not None:
+        cron = spec.cron
+        calendar = ScheduleCalendarSpec(
+            second=[ScheduleRange(v) for v in cron.seconds],
+            minute=[ScheduleRange(v) for v in cron.minutes],
+            hour=[ScheduleRange(v) for v in cron.hours],
+            day_of_month=[ScheduleRange(v) for v in sorted(cron.days_of_month)],
+            month=[ScheduleRange(v) for v in sorted(cron.months)],
+            day_of_week=[ScheduleRange(v) for v in sorted(cron.days_of_week)],
+        )
+        return ScheduleSpec(calendars=[calendar], time_zone_name=zone), None
     assert spec.duration is not None
     if spec.kind == "duration":
         at = (now + spec.duration.exact).astimezone(tz)
@@ -172,6 +185,7 @@ async def sync_schedules(client: Client, store: ModelStore, *, task_queue: str) 
     wanted: dict[str, Schedule] = {}
     now = datetime.now(UTC)
     limits = LimitSettings().engine_limits()
+    jobs = WorkerSettings().job_routing(store.registry.task_types)
     for model in store.latest():
         source = store.source(model.process_id)
         process = store.definitions(model).process(model.process_id)
@@ -191,6 +205,7 @@ async def sync_schedules(client: Client, store: ModelStore, *, task_queue: str) 
                     title=f"{start.name or start.id}",
                     start_event=start.id,
                     limits=limits,
+                    jobs=jobs,
                 ),
                 id=workflow_id,
                 task_queue=task_queue,

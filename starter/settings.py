@@ -22,6 +22,7 @@ so the same environment works for the ``temporal`` CLI and for niva.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -31,6 +32,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from activities.settings import ActivitySettings
 from process_models.deployments import DeployLimits
 from process_models.limits import EngineLimits
+from service_contract import JOBS_TASK_QUEUE, JobRouting
+from workflows.publication import PublishMessageInput
 
 __all__ = [
     "ApiSettings",
@@ -48,6 +51,10 @@ __all__ = [
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 """A TCP port number."""
+
+
+_PUBLICATION_FIELDS = PublishMessageInput.model_fields
+"""The defaults of a publication's polling, set where the workflow reads them."""
 
 
 def ensure_writable_dir(path: Path) -> Path:
@@ -172,6 +179,28 @@ class WorkerSettings(_NivaSettings):
         description="Interface of the metrics endpoint; 0.0.0.0 lets a Prometheus on "
         "another host scrape it.",
     )
+    jobs_task_queue: str = Field(
+        default=JOBS_TASK_QUEUE,
+        min_length=1,
+        description="The task queue of job workers: a service task whose type niva does not "
+        "implement runs as an activity of that name there. Read where cases start (API, "
+        "CLI, schedules); a case keeps the queue it started with.",
+    )
+    jobs_schedule_to_start_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="A job no worker has taken this long becomes an incident on its task. "
+        "Unset: the job waits for a worker (a pending activity in the Web UI), as in Zeebe.",
+    )
+
+    def job_routing(self, niva_types: Iterable[str]) -> JobRouting:
+        """Where a case started now sends its jobs; ``niva_types`` are the registered task
+        types (niva's own worker runs them)."""
+        return JobRouting.for_registered(
+            niva_types,
+            task_queue=self.jobs_task_queue,
+            schedule_to_start_seconds=self.jobs_schedule_to_start_seconds,
+        )
 
     @property
     def metrics_bind_address(self) -> str | None:
@@ -276,6 +305,19 @@ class ApiSettings(_NivaSettings):
         description="How often a request is retried, with backoff, when Temporal answers "
         "that it is busy (resource exhausted), before the API answers 429.",
     )
+    message_poll_initial_seconds: float = Field(
+        default=_PUBLICATION_FIELDS["poll_initial_seconds"].default,
+        gt=0,
+        description="A message published with a ttl that no case waited for looks for a "
+        "subscriber again after this many seconds, then after twice as long each time.",
+    )
+    message_poll_max_seconds: float = Field(
+        default=_PUBLICATION_FIELDS["poll_max_seconds"].default,
+        gt=0,
+        description="The longest wait, in seconds, between two looks of a buffered message "
+        "for a subscriber: shorter delivers sooner after a case subscribes, longer queries "
+        "Temporal's visibility less often per buffered message.",
+    )
 
 
 class ModelSettings(_NivaSettings):
@@ -295,6 +337,12 @@ class ModelSettings(_NivaSettings):
         description="The most flow elements (nodes and sequence flows, at any depth) one "
         "process may have; a larger one is a validation problem (422).",
     )
+    max_files: int = Field(
+        default=DeployLimits().max_files,
+        ge=1,
+        description="The most files (BPMN and Camunda Forms) one deployment may hold; more "
+        "are refused (413).",
+    )
 
     def deploy_limits(self, *, min_cycle_seconds: float | None = None) -> DeployLimits:
         """These limits for the model store, with the engine's minimum timer cycle
@@ -305,6 +353,7 @@ class ModelSettings(_NivaSettings):
             max_model_bytes=self.max_bytes,
             max_elements=self.max_elements,
             min_cycle_seconds=min_cycle_seconds,
+            max_files=self.max_files,
         )
 
 

@@ -15,8 +15,11 @@ __all__ = ["WORKFLOWS"]
 
 def __getattr__(name: str) -> Any:
     if name == "WORKFLOWS":
+        from workflows.migration_batch import MigrationBatch
         from workflows.probe import Probe
         from workflows.process_instance import ProcessInstance
+        from workflows.publication import MessagePublication
+        from workflows.signals import SignalBroadcast
 
-        return [ProcessInstance, Probe]
+        return [ProcessInstance, Probe, MessagePublication, SignalBroadcast, MigrationBatch]
     raise AttributeError(f"module 'workflows' has no attribute {name!r}")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, JsonValue
 
 from process_models.deployments import ModelSource
 from process_models.limits import EngineLimits
+from service_contract import JobRouting
 from workflows.candidates import Actor
 from workflows.state import InstanceState
 
@@ -26,6 +27,7 @@ __all__ = [
     "IncidentView",
     "InstanceResult",
     "InstanceView",
+    "JobView",
     "OpenTask",
     "RetryIncidentInput",
     "StartInstanceInput",
@@ -69,6 +71,12 @@ class StartInstanceInput(BaseModel):
         default=None,
         description="Where the API is served (NIVA_API_PUBLIC_URL): the case's current "
         "details in the Web UI link to its diagram page there. Unset: no link.",
+    )
+    jobs: JobRouting | None = Field(
+        default=None,
+        description="Where task types niva does not implement run (job workers); a child "
+        "case inherits its parent's. Unset (cases started before job workers): every type "
+        "runs on the case's own task queue.",
     )
 
 
@@ -117,6 +125,12 @@ class CorrelateMessageInput(BaseModel):
     idempotency_key: str | None = Field(
         default=None, description="A repeat with the same key is delivered once."
     )
+    correlation_key: str | None = Field(
+        default=None,
+        description="Published by key (`POST /messages`): only the subscriptions holding "
+        "this key receive it, and the case never buffers it. None: every subscription of "
+        "the name.",
+    )
 
 
 class CorrelateMessageResult(BaseModel):
@@ -155,6 +169,17 @@ class OpenTask(BaseModel):
     form_key: str | None
 
 
+class JobView(BaseModel):
+    """A service task that waits for a job worker: its job is on the job workers' queue."""
+
+    task_id: str
+    element_id: str
+    name: str | None
+    type: str = Field(description="The job type: the activity a job worker must register.")
+    task_queue: str = Field(description="The job workers' task queue it waits on.")
+    created: datetime
+
+
 class TokenView(BaseModel):
     """Where a token stands."""
 
@@ -188,3 +213,7 @@ class InstanceView(BaseModel):
     incidents: list[IncidentView]
     accepts_messages: list[str]
     participants: list[str]
+    pending_jobs: list[JobView] = Field(
+        default_factory=list,
+        description="The service tasks whose jobs wait on the job workers' task queue.",
+    )

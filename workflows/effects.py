@@ -26,6 +26,10 @@ class StartService(BaseModel):
     inputs: dict[str, JsonValue]
     retries: int | None
     timeout_seconds: float | None
+    scope_id: str | None = Field(
+        default=None, description="The task's scope: a job sees the variables visible there."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Passed to a job.")
 
 
 class CancelService(BaseModel):

@@ -16,10 +16,15 @@ from zoneinfo import ZoneInfo
 
 from process_models.bpmn import read_bpmn
 from process_models.calendars import calendar_from_reference
+from process_models.camunda_forms import CamundaForm, FormRef, form_from_document, read_form
+from process_models.compensation import CompensationLink, compensation_links
 from process_models.deployments import ModelSource
-from process_models.expressions import Expression, compile_expression, is_expression
+from process_models.dialect import ModelExpression, compile_value
+from process_models.dmn import DecisionEvaluator, read_dmn
+from process_models.expressions import is_expression
 from process_models.schema import Definitions, FlowContainer, FlowNode, Process, SequenceFlow
 from process_models.timers import TimerSpec, parse_timer
+from workflows.flow_graph import FlowGraph
 
 __all__ = ["ExecutableModel", "load_model", "split_list"]
 
@@ -42,6 +47,9 @@ class ExecutableModel:
         if process is None:
             raise ValueError(f"the model has no process {source.process_id!r}")
         self.process: Process = process
+        # The file's dialect decides the language of every '=' value (CEL or FEEL) and
+        # where Zeebe's rules differ from niva's (see the interpreter).
+        self.dialect = self.definitions.dialect
         self.tz = ZoneInfo(source.timezone)
         # The working-day calendar the version snapshotted when deployed (None: none).
         self.calendar = calendar_from_reference(source.reference)
@@ -50,8 +58,10 @@ class ExecutableModel:
         self.containers: dict[str, FlowContainer] = {}
         self.flows: dict[str, SequenceFlow] = {}
         self._index(process, process.id)
-        self._expressions: dict[tuple[str, str], Expression] = {}
+        self._expressions: dict[tuple[str, str], ModelExpression] = {}
         self._timers: dict[tuple[str, str, str], TimerSpec] = {}
+        self._forms: dict[FormRef, CamundaForm] = {}
+        self._decisions: dict[str, DecisionEvaluator] = {}
 
     def _index(self, container: FlowContainer, container_id: str) -> None:
         self.containers[container_id] = container
@@ -120,18 +130,60 @@ class ExecutableModel:
                 return error.error_code or error.name or error.id
         return None
 
+    def escalation_code(self, node: FlowNode) -> str | None:
+        """The escalation code an escalation event throws or catches; None catches every
+        escalation (and a throw without one is refused by validation)."""
+        for definition in node.event_definitions:
+            if definition.kind == "escalation":
+                escalation = self.definitions.escalation(definition.attributes.get("escalationRef"))
+                if escalation is None:
+                    return None
+                return escalation.escalation_code or escalation.name or escalation.id
+        return None
+
+    @cached_property
+    def shared_call_targets(self) -> frozenset[str]:
+        """The call activities whose child could share a workflow id with another call
+        activity's child: those that call a process another one calls too, and every call
+        of a computed process id when the model has more than one call activity."""
+        calls = [n for n in self.nodes.values() if n.kind == "callActivity"]
+        targets: dict[str, list[str]] = {}
+        for node in calls:
+            called = node.niva.called_element
+            process_id = (called.process_id if called else None) or node.called_element or ""
+            targets.setdefault("=" if process_id.startswith("=") else process_id, []).append(
+                node.id
+            )
+        shared = [
+            ids
+            for target, ids in targets.items()
+            if len(ids) > 1 or (target == "=" and len(calls) > 1)
+        ]
+        return frozenset(node_id for ids in shared for node_id in ids)
+
+    @cached_property
+    def compensation(self) -> dict[str, CompensationLink]:
+        """The compensation handler of each activity that has one, by the activity's id."""
+        links = compensation_links(self.definitions, self.process)
+        return {link.activity_id: link for link in links}
+
+    @cached_property
+    def graph(self) -> FlowGraph:
+        """Link targets and inclusive joins, worked out once for every case of the version."""
+        return FlowGraph(self.containers.values())
+
     # --- values -------------------------------------------------------------------------
 
-    def expression(self, source: str, element_id: str, *, always: bool = False) -> Expression:
-        """A compiled value (memoised). ``always``: read as CEL even without ``=``
-        (conditions and cardinalities)."""
+    def expression(self, source: str, element_id: str, *, always: bool = False) -> ModelExpression:
+        """A compiled value in the file's language (memoised). ``always``: an expression
+        even without ``=`` (conditions and cardinalities)."""
         text = source.strip()
         if always and not is_expression(text):
             text = "=" + text
         key = (element_id, text)
         compiled = self._expressions.get(key)
         if compiled is None:
-            compiled = compile_expression(text, element_id=element_id)
+            compiled = compile_value(text, dialect=self.dialect, element_id=element_id)
             self._expressions[key] = compiled
         return compiled
 
@@ -148,9 +200,38 @@ class ExecutableModel:
             self._timers[key] = spec
         return spec
 
+    def camunda_form(self, ref: FormRef) -> CamundaForm | None:
+        """A Camunda Form of the version (memoised): one it was deployed with, or one
+        embedded in its process; None when it has none by that id."""
+        form = self._forms.get(ref)
+        if form is not None:
+            return form
+        name = f"{ref.form_id}.form"
+        if ref.embedded and ref.form_id in self.process.user_task_forms:
+            text = self.process.user_task_forms[ref.form_id]
+            form = read_form(text.encode(), name=name, embedded_id=ref.form_id)
+        elif not ref.embedded and ref.form_id in self.source.forms:
+            form = form_from_document(self.source.forms[ref.form_id], name=name)
+        if form is not None:
+            self._forms[ref] = form
+        return form
+
+    def decision(self, decision_id: str) -> DecisionEvaluator | None:
+        """The evaluator of the DMN file the version was deployed with for this decision
+        (memoised, one per file); None when the version calls no decision by that id."""
+        text = self.source.decisions.get(decision_id)
+        if text is None:
+            return None
+        evaluator = self._decisions.get(text)
+        if evaluator is None:
+            # Checked when deployed: reading it again cannot fail.
+            evaluator = DecisionEvaluator(read_dmn(text.encode(), name=f"{decision_id}.dmn"))
+            self._decisions[text] = evaluator
+        return evaluator
+
 
 _CACHE_SIZE = 64
-_cache: OrderedDict[tuple[str, int, str, str, str], ExecutableModel] = OrderedDict()
+_cache: OrderedDict[tuple[str, int, str, str, str, str, str], ExecutableModel] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -169,6 +250,9 @@ def load_model(source: ModelSource) -> ExecutableModel:
         source.content_hash,
         source.timezone,
         hashlib.sha256(reference.encode()).hexdigest(),
+        # Two stores may hold one process version with other forms (tests do).
+        hashlib.sha256(json.dumps(source.forms, sort_keys=True).encode()).hexdigest(),
+        hashlib.sha256(json.dumps(source.decisions, sort_keys=True).encode()).hexdigest(),
     )
     with _cache_lock:
         model = _cache.get(key)

@@ -2,9 +2,11 @@
 
 Everything the interpreter knows about a case lives here: tokens, scopes (subprocess and
 multi-instance instances with their local variables), open activities (user tasks, service
-calls, children), armed timers with absolute fire times, message subscriptions and buffered
-messages, incidents, visit counters and the audit trail of the current run. Collections
-are dicts keyed by id: their order is insertion order, so iteration is deterministic.
+calls, children), armed timers with absolute fire times, message, signal and condition
+subscriptions, buffered messages, incidents, visit counters and the audit trail of the
+current run.
+Collections are dicts keyed by id: their order is insertion order, so iteration is
+deterministic.
 
 Schema changes are additive (new fields with defaults). When one cannot be, bump
 `SCHEMA_VERSION` and add a function to `MIGRATIONS` that upgrades the previous version's
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, JsonValue, model_validator
+
+from workflows.effects import StartChild, StartService
 
 __all__ = [
     "MIGRATIONS",
@@ -27,12 +31,17 @@ __all__ = [
     "Activity",
     "AuditEntry",
     "BufferedMessage",
+    "Compensable",
+    "CompensationRun",
     "CompletedTask",
+    "ConditionSubscription",
     "Incident",
     "IncidentKind",
     "InstanceState",
+    "MigrationRecord",
     "MultiInstanceState",
     "Scope",
+    "SignalSubscription",
     "Subscription",
     "Timer",
     "Token",
@@ -60,15 +69,33 @@ class Token(BaseModel):
     scope_id: str
     via_flow: str | None = Field(default=None, description="The flow it arrived by.")
     status: Literal["ready", "waiting", "incident"] = "ready"
-    phase: Literal["enter", "complete"] = Field(
+    phase: Literal["enter", "complete", "end"] = Field(
         default="enter",
         description="enter: run the node; complete: its activity finished, map the outputs "
-        "and leave. A failure in either parks the token in an incident at that phase.",
+        "and leave; end: outputs mapped, its end listeners run (`workflows.listeners`). A "
+        "failure in any parks the token in an incident at that phase.",
     )
     activity_id: str | None = Field(default=None, description="The activity it waits in.")
     payload: Json | None = Field(default=None, description="Submitted payload to map out.")
     result: JsonValue = Field(default=None, description="Activity or child result to map out.")
     actor: str | None = None
+    locals: Json | None = Field(
+        default=None,
+        description="Camunda 8: the task's input mappings, its local variables until its "
+        "outputs are mapped (seen by the task and its outputs, never by the scope).",
+    )
+    listeners_done: int = Field(
+        default=0,
+        description="Execution listeners of the current phase that have run "
+        "(`workflows.listeners`); 0 again when the token leaves.",
+    )
+    listener_locals: Json | None = Field(
+        default=None,
+        description="Camunda 8: the start listeners' result variables, local to the element.",
+    )
+    process_listeners: bool = Field(
+        default=False, description="The listeners it runs are the process's, not the element's."
+    )
 
 
 class Scope(BaseModel):
@@ -111,10 +138,18 @@ class Activity(BaseModel):
     # user tasks
     candidate_groups: list[str] = Field(default_factory=list)
     candidate_orgs: list[str] = Field(default_factory=list)
+    candidate_users: list[str] = Field(
+        default_factory=list, description="Principals by subject (a Camunda 8 assignee)."
+    )
     form_key: str | None = None
     due: datetime | None = None
     # service tasks
     attempt: int = 0
+    task_type: str | None = Field(
+        default=None,
+        description="The type its activity was started with (a computed job type, evaluated); "
+        "None before it starts, and in states saved before the type was kept.",
+    )
     # subprocess / multi-instance
     inner_scope: str | None = None
     multi: MultiInstanceState | None = None
@@ -142,6 +177,43 @@ class Subscription(BaseModel):
     owner: str = Field(description="Activity id (boundary/receive), token id or scope id.")
     candidate_groups: list[str] = Field(default_factory=list)
     candidate_orgs: list[str] = Field(default_factory=list)
+    correlation_key: str | None = Field(
+        default=None,
+        description="The key a message must carry to reach it (evaluated when it opened); "
+        "None: any message of the name sent to the case.",
+    )
+
+
+class SignalSubscription(BaseModel):
+    """A signal the case waits for at an element (a catch, boundary or start event)."""
+
+    id: str
+    element_id: str
+    signal_name: str
+    owner: str = Field(description="Activity id (boundary), token id or scope id.")
+    candidate_groups: list[str] = Field(
+        default_factory=list, description="Who may broadcast it (`signals.DEFAULT_BROADCASTERS`)."
+    )
+    candidate_orgs: list[str] = Field(default_factory=list)
+
+
+class ConditionSubscription(BaseModel):
+    """A conditional event armed at an element (`workflows.conditions`): it fires when
+    its condition turns true."""
+
+    id: str
+    element_id: str
+    owner: str = Field(description="Activity id (boundary), token id (catch) or scope id.")
+    scope_id: str = Field(description="The scope whose variables the condition reads.")
+    seen: str | None = Field(
+        default=None,
+        description="Digest of the variables the condition read when last evaluated; "
+        "None: not evaluated since it was armed (or since its incident was retried).",
+    )
+    held: bool = Field(default=False, description="The condition held when last evaluated.")
+    incident_id: str | None = Field(
+        default=None, description="The open incident of a failed evaluation, if any."
+    )
 
 
 class BufferedMessage(BaseModel):
@@ -170,6 +242,45 @@ class Incident(BaseModel):
     created: datetime
 
 
+class Compensable(BaseModel):
+    """A completed activity whose compensation is installed (`workflows.compensation`).
+
+    Kept only for activities with a compensation boundary event in the model, once per
+    completion (an instance of a multi-instance activity each); dropped when it is
+    compensated, when the scope it belongs to is cancelled, and when the case ends.
+    """
+
+    activity_id: str = Field(description="The completed activity's task id.")
+    element_id: str
+    handler_id: str = Field(description="The compensation handler's element id.")
+    scope_id: str = Field(description="The scope a compensation throw finds it in.")
+    via: str | None = Field(
+        default=None,
+        description="The completed embedded subprocess it was compensable within, once "
+        "that subprocess ended and handed it to its own scope.",
+    )
+    variables: Json = Field(
+        default_factory=dict,
+        description="Local variables of the instance and subprocess scopes it ran in, as "
+        "they were when those ended: what its handler sees besides the current ones.",
+    )
+
+
+class CompensationRun(BaseModel):
+    """A compensation throw waiting for its handlers, which run one after another."""
+
+    id: str
+    token_id: str = Field(description="The throwing token, waiting for the handlers.")
+    element_id: str = Field(description="The compensation throw or end event.")
+    pending: list[Compensable] = Field(
+        default_factory=list, description="To compensate after the current one, next first."
+    )
+    current: Compensable | None = None
+    handler_scope: str | None = Field(
+        default=None, description="The scope the current handler runs in."
+    )
+
+
 class CompletedTask(BaseModel):
     """A completed user task, kept so a repeated request gets the first answer."""
 
@@ -193,6 +304,18 @@ class AuditEntry(BaseModel):
     model_version: int
 
 
+class MigrationRecord(BaseModel):
+    """A migration the case applied (`workflows.migration`): kept for the case's life, so
+    a repeat of the same migration is recognised after continue-as-new."""
+
+    migration_id: str
+    at: datetime
+    actor: str
+    source: str = Field(description="The version migrated from (``<process> v<n>``).")
+    target: str = Field(description="The version migrated to.")
+    plan_hash: str
+
+
 class InstanceState(BaseModel):
     """Everything the interpreter knows about one case."""
 
@@ -207,6 +330,8 @@ class InstanceState(BaseModel):
     activities: dict[str, Activity] = Field(default_factory=dict)
     timers: dict[str, Timer] = Field(default_factory=dict)
     subscriptions: dict[str, Subscription] = Field(default_factory=dict)
+    signal_subscriptions: dict[str, SignalSubscription] = Field(default_factory=dict)
+    condition_subscriptions: dict[str, ConditionSubscription] = Field(default_factory=dict)
     buffered: list[BufferedMessage] = Field(default_factory=list)
     incidents: dict[str, Incident] = Field(default_factory=dict)
     completed_tasks: dict[str, CompletedTask] = Field(default_factory=dict)
@@ -218,13 +343,38 @@ class InstanceState(BaseModel):
         default_factory=dict,
         description="Idempotency key of each delivered message -> the subject who sent it.",
     )
+    signals_taken: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Broadcast id of each signal the case took -> the elements it reached; "
+        "the latest `workflows.signals.TAKEN_SIGNALS_KEPT` only, oldest dropped first.",
+    )
     visits: dict[str, int] = Field(default_factory=dict)
     participants: list[str] = Field(default_factory=list)
     children: list[str] = Field(
         default_factory=list, description="Workflow ids of every child case ever started."
     )
     seq: int = 0
+    held: list[Annotated[StartService | StartChild, Field(discriminator="kind")]] = Field(
+        default_factory=list,
+        description="Service activities and child cases waiting for room under the case's "
+        "max_in_flight, oldest first (their inputs evaluated when they were entered).",
+    )
+    calendar_years: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Working-day calendar years the case added to its version's snapshot "
+        "(its holidays per year as MM-DD, as in the snapshot), recorded when it needed them.",
+    )
     audit: list[AuditEntry] = Field(default_factory=list)
+    compensable: list[Compensable] = Field(
+        default_factory=list,
+        description="Installed compensations, oldest completion first (`Compensable`).",
+    )
+    compensations: dict[str, CompensationRun] = Field(
+        default_factory=dict, description="Compensation throws waiting for their handlers."
+    )
+    migrations: list[MigrationRecord] = Field(
+        default_factory=list, description="Every migration the case applied, oldest first."
+    )
     ended: bool = False
     outcome: str | None = None
 

@@ -12,6 +12,14 @@ one. So the keyword lists are bounded (`bounded_list`): when a case holds more o
 candidates or participants than fit, the list keeps what the documented operator queries
 need most (element ids for ``NivaOpenTasks``, roles for ``NivaCandidates``), then as many
 full entries as fit, and ends with `TRUNCATED`.
+
+``NivaMessageSubscriptions`` lists the subscriptions waiting with a correlation key
+(`search_attributes.subscription_entry`, words separated by spaces), which is how
+``POST /messages`` finds the cases a message is for. A case that never held one never
+upserts it, so histories recorded before it replay unchanged; when a case holds more than
+fit, it ends with `search_attributes.SUBSCRIPTIONS_TRUNCATED` and the publisher asks that
+case too. ``NivaSignalSubscriptions`` lists the signals the case waits for in the same way
+(`search_attributes.signal_entry`), which is how a broadcast finds the cases it is for.
 """
 
 from __future__ import annotations
@@ -23,10 +31,11 @@ from zoneinfo import ZoneInfo
 
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
+from service_contract import JobRouting
 from workflows import search_attributes as sa
 from workflows.candidates import candidate_keys, describe
-from workflows.contract import OpenTask
-from workflows.interpreter import Interpreter
+from workflows.contract import JobView, OpenTask
+from workflows.interpreter import CORRELATION_KEYS_PATCH, Interpreter
 from workflows.state import Activity, Timer
 
 __all__ = [
@@ -37,6 +46,7 @@ __all__ = [
     "diagram_link",
     "jurisdiction",
     "open_tasks",
+    "pending_jobs",
     "search_attribute_updates",
 ]
 
@@ -65,12 +75,39 @@ def open_tasks(interpreter: Interpreter) -> list[OpenTask]:
             task_id=a.id,
             element_id=a.element_id,
             name=a.name,
-            candidates=candidate_keys(a.candidate_groups, a.candidate_orgs),
+            candidates=candidate_keys(a.candidate_groups, a.candidate_orgs, a.candidate_users),
             created=a.created,
             due=a.due,
             form_key=a.form_key,
         )
         for a in interpreter.open_tasks()
+    ]
+
+
+def pending_jobs(interpreter: Interpreter, jobs: JobRouting | None) -> list[JobView]:
+    """The service tasks whose activity runs as a job (`JobRouting.is_job`) and is on the
+    job workers' queue: started, not held back by the in-flight limit, not in an incident.
+
+    The workflow cannot tell whether a worker has taken the job yet; Temporal's pending
+    activity can. A case started before job workers carries no routing and has none.
+    """
+    if jobs is None:
+        return []
+    held = {effect.activity_id for effect in interpreter.state.held}
+    return [
+        JobView(
+            task_id=a.id,
+            element_id=a.element_id,
+            name=a.name,
+            type=a.task_type,
+            task_queue=jobs.task_queue,
+            created=a.created,
+        )
+        for a in interpreter.state.activities.values()
+        if a.task_type is not None
+        and a.status == "active"
+        and a.id not in held
+        and jobs.is_job(a.task_type)
     ]
 
 
@@ -108,12 +145,55 @@ def _roles(keys: list[str]) -> list[str]:
     return [key.rsplit("/", 1)[-1] for key in keys if "group:" in key]
 
 
+def _message_subscriptions(
+    interpreter: Interpreter, published: dict[str, AttributeValue]
+) -> dict[str, AttributeValue]:
+    """``NivaMessageSubscriptions`` when the case holds (or held) a keyed subscription (None
+    when it holds none now); nothing for a case that never did (it keeps the commands it
+    always issued)."""
+    entries = [
+        sa.subscription_entry(s.message_name, s.correlation_key)
+        for s in interpreter.state.subscriptions.values()
+        if s.correlation_key is not None
+    ]
+    name = sa.MESSAGE_SUBSCRIPTIONS.name
+    if not entries and name not in published:
+        return {}
+    if not interpreter.patched(CORRELATION_KEYS_PATCH):
+        return {}
+    return {name: _digest_words(entries)}
+
+
+def _signal_subscriptions(
+    interpreter: Interpreter, published: dict[str, AttributeValue]
+) -> dict[str, AttributeValue]:
+    """``NivaSignalSubscriptions`` when the case waits (or waited) for a signal (None when
+    it waits for none now); nothing for a case that never did."""
+    entries = [
+        sa.signal_entry(s.signal_name) for s in interpreter.state.signal_subscriptions.values()
+    ]
+    name = sa.SIGNAL_SUBSCRIPTIONS.name
+    if not entries and name not in published:
+        return {}
+    return {name: _digest_words(entries)}
+
+
+def _digest_words(entries: list[str]) -> str | None:
+    """A text attribute of digests: the entries without repeats, separated by spaces, cut
+    to fit 2 KB and then ending with `search_attributes.SUBSCRIPTIONS_TRUNCATED`; None for
+    none."""
+    words = bounded_list(entries)
+    if words and words[-1] == TRUNCATED:
+        words[-1] = sa.SUBSCRIPTIONS_TRUNCATED
+    return " ".join(words) or None
+
+
 def _values(interpreter: Interpreter) -> dict[str, AttributeValue]:
     state = interpreter.state
     tasks = interpreter.open_tasks()
     candidates: list[str] = []
     for task in tasks:
-        for key in candidate_keys(task.candidate_groups, task.candidate_orgs):
+        for key in candidate_keys(task.candidate_groups, task.candidate_orgs, task.candidate_users):
             if key not in candidates:
                 candidates.append(key)
     dues = [t.due for t in tasks if t.due is not None]
@@ -143,7 +223,12 @@ def search_attribute_updates(
     updated in place to the new values)."""
     keys: dict[str, SearchAttributeKey] = {k.name: k for k in sa.ALL}  # type: ignore[type-arg]
     updates: list[SearchAttributeUpdate] = []  # type: ignore[type-arg]
-    for name, value in _values(interpreter).items():
+    values = (
+        _values(interpreter)
+        | _message_subscriptions(interpreter, published)
+        | _signal_subscriptions(interpreter, published)
+    )
+    for name, value in values.items():
         if name in published and published[name] == value:
             continue
         published[name] = value
@@ -214,7 +299,7 @@ def _task_line(interpreter: Interpreter, task: Activity) -> str:
     due = f", due {_moment(task.due, interpreter.model.tz)}" if task.due else ""
     if task.due:
         due += _moved(interpreter, _deadline(interpreter, task.id, task.parent_activity))
-    who = describe(task.candidate_groups, task.candidate_orgs)
+    who = describe(task.candidate_groups, task.candidate_orgs, task.candidate_users)
     incident = " (incident)" if task.status == "incident" else ""
     return f"- `{task.id}` {task.name or task.element_id} — {who}{due}{incident}"
 
@@ -228,13 +313,17 @@ def diagram_link(api_url: str | None, workflow_id: str) -> str | None:
     return f"[Diagram of the case]({page})"
 
 
-def details_markdown(interpreter: Interpreter, *, diagram: str | None = None) -> str:
+def details_markdown(
+    interpreter: Interpreter, *, diagram: str | None = None, jobs: JobRouting | None = None
+) -> str:
     """The case page's "current details": where the case stands and what it waits for.
 
     Multi-instance activities read as progress (``Remiss: 15 of 21 answered, closes
     2027-05-18``), the other open tasks one per line with their candidates and due date
-    (in the process's time zone), then other running work, incidents, accepted messages
-    and the next timer. Only ids, element names, counts and dates: never variables or
+    (in the process's time zone), then other running work (a service task that runs as a
+    job with its job type and the task queue where a job worker must take it, ``jobs``
+    being the case's routing), incidents, accepted messages and the next timer. Only ids,
+    element names, job types, counts and dates: never variables or
     payloads, which may hold personal data. A pure function of the state, so it is
     deterministic inside the workflow. ``diagram`` (`diagram_link`) ends the details.
     """
@@ -262,9 +351,16 @@ def details_markdown(interpreter: Interpreter, *, diagram: str | None = None) ->
     ]
     if running:
         lines.append("\n**Running**")
+        waiting = {job.task_id: job for job in pending_jobs(interpreter, jobs)}
         for activity in running[:_MAX_TASK_LINES]:
             parked = " (incident)" if activity.status == "incident" else ""
-            lines.append(f"- {activity.name or activity.element_id}{parked}")
+            job = waiting.get(activity.id)
+            on_queue = (
+                f" — job `{job.type}` for a job worker on task queue `{job.task_queue}`"
+                if job is not None
+                else ""
+            )
+            lines.append(f"- {activity.name or activity.element_id}{on_queue}{parked}")
     if state.incidents:
         lines.append("\n**Incidents**")
         for incident in list(state.incidents.values())[:_MAX_TASK_LINES]:
@@ -275,6 +371,9 @@ def details_markdown(interpreter: Interpreter, *, diagram: str | None = None) ->
     messages = interpreter.accepted_messages()
     if messages:
         lines.append("\n**Accepts messages:** " + ", ".join(f"`{m}`" for m in messages))
+    signals = interpreter.waiting_signals()
+    if signals:
+        lines.append("\n**Waits for signals:** " + ", ".join(f"`{s}`" for s in signals))
     timer = interpreter.next_timer()
     if timer is not None:
         node = interpreter.model.node(timer.element_id)

@@ -7,6 +7,8 @@ writer uses the conventional prefixes in `WRITE_PREFIXES`.
 
 from __future__ import annotations
 
+from process_models.schema import ZEEBE_NAMESPACE
+
 __all__ = [
     "BPMN",
     "BPMNDI",
@@ -15,6 +17,7 @@ __all__ = [
     "NIVA",
     "WRITE_PREFIXES",
     "XSI",
+    "ZEEBE",
     "bpmn",
     "bpmndi",
     "clark",
@@ -24,6 +27,7 @@ __all__ = [
     "namespace_of",
     "niva",
     "xsi",
+    "zeebe",
 ]
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -32,6 +36,8 @@ DC = "http://www.omg.org/spec/DD/20100524/DC"
 DI = "http://www.omg.org/spec/DD/20100524/DI"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NIVA = "urn:niva:bpmn:1"
+#: Camunda 8's extension namespace: a file that uses it is in the Camunda 8 dialect.
+ZEEBE = ZEEBE_NAMESPACE
 
 #: The prefixes the writer always declares, in the order they appear on the root.
 WRITE_PREFIXES: dict[str, str] = {
@@ -77,6 +83,11 @@ def xsi(local: str) -> str:
 def niva(local: str) -> str:
     """``{niva namespace}local``."""
     return clark(NIVA, local)
+
+
+def zeebe(local: str) -> str:
+    """``{zeebe namespace}local``."""
+    return clark(ZEEBE, local)
 
 
 def namespace_of(name: str) -> str | None:

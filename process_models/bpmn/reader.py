@@ -14,6 +14,11 @@ attribute on a known niva element is an error rather than ignored, because a mis
 in the niva namespace the reader does not know (``niva:calender``), or a known one where it
 is not read, is kept raw like a foreign extension, and validation reports it.
 
+A file that uses the zeebe namespace is in the Camunda 8 dialect (`Definitions.dialect`):
+its zeebe extension elements fill the same typed fields (`process_models.bpmn.zeebe`) and
+are kept raw as well, so the writer puts them back as written; its niva elements are kept
+raw, for validation to report the mix.
+
 Every upload and deployment reads a model, so the walk is kept cheap: tags are compared as
 Clark-notation strings (``{namespace}local``, what lxml gives) rather than parsed into
 `etree.QName` objects, and a raw element skips the namespace clean-up when the document
@@ -43,7 +48,9 @@ from typing import Any, TypeVar, cast
 from lxml import etree
 from pydantic import BaseModel
 
-from process_models.bpmn.namespaces import BPMN, BPMNDI, DC, DI, NIVA, XSI, bpmn, clark
+from process_models.bpmn import zeebe
+from process_models.bpmn.namespaces import BPMN, BPMNDI, DC, DI, NIVA, XSI, ZEEBE, bpmn, clark
+from process_models.bpmn.niva_properties import apply_node_properties, starters_from_zeebe
 from process_models.bpmn.xml import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
@@ -56,6 +63,7 @@ from process_models.schema import (
     SUBPROCESS_KINDS,
     Assignment,
     Bounds,
+    CalledDecision,
     CalledElement,
     Collaboration,
     Constraint,
@@ -65,6 +73,7 @@ from process_models.schema import (
     Documentation,
     Edge,
     ErrorDef,
+    EscalationDef,
     EventDefinition,
     Expression,
     FlowContainer,
@@ -79,11 +88,14 @@ from process_models.schema import (
     Participant,
     Process,
     RawElement,
+    Script,
     SequenceFlow,
     Shape,
+    SignalDef,
     Starters,
     Subscription,
     TaskDefinition,
+    local_ref,
 )
 
 __all__ = ["NIVA_ATTRIBUTES", "NIVA_ELEMENTS", "did_you_mean", "read_bpmn"]
@@ -119,11 +131,14 @@ NIVA_ATTRIBUTES: dict[str, dict[str, str]] = {
         "outputElement": "output_element",
     },
     "calledElement": {"processId": "process_id", "detached": "detached", "version": "version"},
+    "calledDecision": {"decisionId": "decision_id", "resultVariable": "result_variable"},
+    "script": {"expression": "expression", "resultVariable": "result_variable"},
     "subscription": {
         "messageName": "message_name",
         "candidateGroups": "candidate_groups",
         "candidateOrgs": "candidate_orgs",
         "ttl": "ttl",
+        "correlationKey": "correlation_key",
     },
     "versionTag": {"value": "value"},
     "timezone": {"value": "value"},
@@ -147,15 +162,24 @@ _DOCUMENTATION = bpmn("documentation")
 _EXTENSION_ELEMENTS = bpmn("extensionElements")
 _PROCESS = bpmn("process")
 _MESSAGE = bpmn("message")
+_ASSOCIATION = bpmn("association")
 _ERROR = bpmn("error")
+_ESCALATION = bpmn("escalation")
+_SIGNAL = bpmn("signal")
 _COLLABORATION = bpmn("collaboration")
 _PARTICIPANT = bpmn("participant")
 _MESSAGE_FLOW = bpmn("messageFlow")
 _CONDITION_EXPRESSION = bpmn("conditionExpression")
+_CONDITION = bpmn("condition")
+_ZEEBE_CONDITIONAL_FILTER = clark(ZEEBE, "conditionalFilter")
 _TIMERS = frozenset({bpmn("timeDate"), bpmn("timeDuration"), bpmn("timeCycle")})
 _LOOP_EXPRESSIONS = frozenset({bpmn("loopCardinality"), bpmn("completionCondition")})
 _NIVA_IO_MAPPING = clark(NIVA, "ioMapping")
 _NIVA_LOOP = clark(NIVA, "loop")
+_ZEEBE_LOOP = clark(ZEEBE, "loopCharacteristics")
+_ZEEBE_VERSION_TAG = clark(ZEEBE, "versionTag")
+_ZEEBE_PROPERTIES = clark(ZEEBE, "properties")
+_ZEEBE_USER_TASK_FORM = clark(ZEEBE, "userTaskForm")
 _DIAGRAM = clark(BPMNDI, "BPMNDiagram")
 _PLANE = clark(BPMNDI, "BPMNPlane")
 _SHAPE = clark(BPMNDI, "BPMNShape")
@@ -352,6 +376,16 @@ def _niva_fields(element: _Element) -> dict[str, Any]:
     return fields
 
 
+def _conditional_filter(extensions: Iterable[_Element]) -> list[str] | None:
+    """The ``variableNames`` of a conditional event's ``zeebe:conditionalFilter``, if any
+    (its ``variableEvents`` is kept in the raw XML only: niva re-evaluates on any change)."""
+    for element in extensions:
+        if element.tag == _ZEEBE_CONDITIONAL_FILTER:
+            names = [n.strip() for n in (element.get("variableNames") or "").split(",")]
+            return [n for n in names if n] or None
+    return None
+
+
 def did_you_mean(name: str, known: Iterable[str], *, prefix: str = "") -> str:
     """`` (did you mean <prefix><closest>?)`` for the known name closest to a misspelt one,
     or '' when none is close."""
@@ -445,6 +479,24 @@ def _declares_only_on_root(root: _Element, data: bytes, *, text: bool) -> bool:
     return sum(1 for _ in walk) == declared
 
 
+def _zeebe_declaration(root: _Element, data: bytes, *, text: bool) -> str | None:
+    """The prefix the document binds to the zeebe namespace (None: it does not use it).
+
+    Modelling tools declare it on the root; a declaration further in is found by a walk,
+    skipped when the source spells ASCII as ASCII and does not hold the URI at all.
+    """
+    for prefix, uri in root.nsmap.items():
+        if uri == ZEEBE:
+            return prefix or "zeebe"
+    if _ascii_compatible(root, data, text=text) and ZEEBE.encode() not in data:
+        return None
+    taken = {prefix for prefix in root.nsmap if prefix}
+    for _event, (prefix, uri) in etree.iterwalk(root, events=("start-ns",)):
+        if uri == ZEEBE:
+            return prefix if prefix and prefix not in taken else "zeebe"
+    return None
+
+
 # Encodings that write every ASCII character as that one byte, and no other character as
 # an ASCII byte sequence that could spell a declaration (as UTF-7 or ISO-2022 may).
 _ASCII_SUPERSETS = frozenset(
@@ -517,12 +569,25 @@ class _Base:
 
 
 class _NodeExtensions:
-    """Sorts a flow node's extension elements into typed niva fields and raw ones."""
+    """Sorts a flow node's extension elements into typed niva fields and raw ones.
+
+    In a Camunda 8 file the zeebe elements fill the typed fields and stay raw too (the
+    writer puts them back as written); niva elements there are kept raw, and validation
+    reports the mix.
+    """
 
     def __init__(self, reader: _Reader, elements: list[_Element]) -> None:
         self.reader = reader
         self.niva = _new_niva({})
         self.foreign: list[RawElement] = []
+        if reader.camunda8:
+            for element in elements:
+                if zeebe.is_zeebe(element):
+                    zeebe.read_node_extension(element, self.niva)
+                self.foreign.append(reader.raw(element))
+            # niva's settings Zeebe has no element for travel as zeebe:properties.
+            apply_node_properties(self.niva)
+            return
         for element in elements:
             if element.tag == _NIVA_IO_MAPPING:
                 for child in _children(element):
@@ -554,6 +619,10 @@ class _NodeExtensions:
             niva.called_element = CalledElement(**fields)
         elif name == "subscription" and niva.subscription is None:
             niva.subscription = Subscription(**_niva_fields(element))
+        elif name == "calledDecision" and niva.called_decision is None:
+            niva.called_decision = CalledDecision(**_niva_fields(element))
+        elif name == "script" and niva.script is None:
+            niva.script = Script(**_niva_fields(element))
         elif name == "calendar" and niva.calendar is None:
             niva.calendar = _niva_fields(element).get("value")
         else:
@@ -576,12 +645,22 @@ class _Reader:
         self, root: _Element, data: bytes, *, text: bool, for_execution: bool = False
     ) -> None:
         self.for_execution = for_execution
+        # The dialect decides how extension elements are read, so it is known first.
+        self.zeebe_prefix = _zeebe_declaration(root, data, text=text)
+        self.camunda8 = self.zeebe_prefix is not None
+        # Correlation keys by message id, given to the elements that wait for a message
+        # once the whole file is read (messages often follow the processes).
+        self.correlation_keys: dict[str, str] = {}
+        # The embedded forms of the process being read.
+        self.user_task_forms: dict[str, str] = {}
         # Only serializing needs to know where namespaces are declared.
         self._cleanup = not for_execution and not _declares_only_on_root(root, data, text=text)
 
     def raw(self, element: _Element) -> RawElement:
-        """The element as a `RawElement`: as `raw_element` makes it, or unkept for execution."""
-        if self.for_execution:
+        """The element as a `RawElement`: as `raw_element` makes it, or unkept for execution
+        (except an association: running needs to know which compensation handler a
+        compensation boundary event is associated with, `workflows.compensation`)."""
+        if self.for_execution and element.tag != _ASSOCIATION:
             return _new_raw(
                 {
                     "tag": str(element.tag),
@@ -601,13 +680,19 @@ class _Reader:
         kind = _local(element).removesuffix("EventDefinition")
         base = _Base(self, element, _EVENT_DEFINITION_KNOWN)
         timers: dict[str, Expression] = {}
+        condition: Expression | None = None
         for child in base.rest:
             if kind == "timer" and child.tag in _TIMERS:
                 local = _local(child)
                 if local not in timers:
                     timers[local] = _expression(child)
+            elif kind == "conditional" and child.tag == _CONDITION and condition is None:
+                condition = _expression(child)
             else:
                 base.extras.append(self.raw(child))
+        variable_names = None
+        if kind == "conditional" and self.camunda8:
+            variable_names = _conditional_filter(base.extensions)
         return EventDefinition(
             **base.fields(),
             foreign_extensions=self.raws(base.extensions),
@@ -617,6 +702,8 @@ class _Reader:
             time_date=timers.get("timeDate"),
             time_duration=timers.get("timeDuration"),
             time_cycle=timers.get("timeCycle"),
+            condition=condition,
+            variable_names=variable_names,
         )
 
     def multi_instance(self, element: _Element) -> MultiInstance:
@@ -632,7 +719,11 @@ class _Reader:
         niva_loop: LoopExtension | None = None
         foreign: list[RawElement] = []
         for extension in base.extensions:
-            if niva_loop is None and extension.tag == _NIVA_LOOP:
+            if self.camunda8:
+                if niva_loop is None and extension.tag == _ZEEBE_LOOP:
+                    niva_loop = zeebe.read_loop(extension)
+                foreign.append(self.raw(extension))
+            elif niva_loop is None and extension.tag == _NIVA_LOOP:
                 niva_loop = LoopExtension(**_niva_fields(extension))
             else:
                 foreign.append(self.raw(extension))
@@ -738,10 +829,15 @@ class _Reader:
         seen: set[str] = set()
         foreign: list[RawElement] = []
         starters: Starters | None = None
+        self.user_task_forms = {}
         for extension in base.extensions:
             tag = str(extension.tag)
             local = tag[len(_NIVA_NS) :] if tag.startswith(_NIVA_NS) else ""
-            if local == "starters" and starters is None:
+            if self.camunda8:
+                self._zeebe_process_extension(extension, values, seen)
+                starters = starters or starters_from_zeebe(extension)
+                foreign.append(self.raw(extension))
+            elif local == "starters" and starters is None:
                 starters = Starters(**_niva_fields(extension))
             elif local in values and local not in seen:
                 seen.add(local)
@@ -750,6 +846,12 @@ class _Reader:
                 foreign.append(self.raw(extension))
         fields = base.fields()
         fields["id"] = fields["id"] or ""
+        listeners = [
+            listener
+            for extension in (base.extensions if self.camunda8 else [])
+            if zeebe.is_zeebe(extension) and str(extension.tag).endswith("}executionListeners")
+            for listener in zeebe.read_execution_listeners(extension)
+        ]
         process = Process(
             **fields,
             foreign_extensions=foreign,
@@ -759,9 +861,43 @@ class _Reader:
             timezone=values["timezone"],
             calendar=values["calendar"],
             starters=starters,
+            user_task_forms=self.user_task_forms,
+            execution_listeners=listeners,
         )
         self.fill_container(process, base.rest)
         return process
+
+    def _zeebe_process_extension(
+        self, extension: _Element, values: dict[str, str | None], seen: set[str]
+    ) -> None:
+        """niva's process settings from a Camunda 8 process: Camunda's own version tag,
+        and ``niva:calendar`` / ``niva:timezone`` as zeebe properties."""
+        found: dict[str, str] = {}
+        if extension.tag == _ZEEBE_USER_TASK_FORM:
+            self.user_task_forms.setdefault(extension.get("id") or "", extension.text or "")
+        elif extension.tag == _ZEEBE_VERSION_TAG and extension.get("value") is not None:
+            found["versionTag"] = extension.get("value") or ""
+        elif extension.tag == _ZEEBE_PROPERTIES:
+            found.update(zeebe.read_process_properties(extension))
+        for key, value in found.items():
+            if key not in seen:
+                seen.add(key)
+                values[key] = value
+
+    def give_correlation_keys(self, definitions: Definitions) -> None:
+        """Each element waiting for a message with a zeebe correlation key gets the key."""
+        if not self.correlation_keys:
+            return
+        for process in definitions.processes:
+            for node in process.all_nodes():
+                refs = [d.message_ref for d in node.event_definitions if d.kind == "message"]
+                if node.kind == "receiveTask":
+                    refs.append(node.attributes.get("messageRef"))
+                for ref in refs:
+                    key = self.correlation_keys.get(local_ref(ref) or "")
+                    if key is not None:
+                        zeebe.with_correlation_key(node.niva, key, node.line)
+                        break
 
     # --- root elements --------------------------------------------------------------------
 
@@ -812,10 +948,19 @@ class _Reader:
             if tag == _PROCESS:
                 definitions.processes.append(self.process(child))
             elif tag == _MESSAGE:
-                definitions.messages.append(MessageDef(**self.simple_root(child, ("name",))))
+                message = MessageDef(**self.simple_root(child, ("name",)))
+                definitions.messages.append(message)
+                key = self.message_correlation_key(child)
+                if key is not None and message.id:
+                    self.correlation_keys.setdefault(message.id, key)
             elif tag == _ERROR:
                 fields = self.simple_root(child, ("name", "errorCode"))
                 definitions.errors.append(ErrorDef(**fields))
+            elif tag == _ESCALATION:
+                fields = self.simple_root(child, ("name", "escalationCode"))
+                definitions.escalations.append(EscalationDef(**fields))
+            elif tag == _SIGNAL:
+                definitions.signals.append(SignalDef(**self.simple_root(child, ("name",))))
             elif tag == _COLLABORATION:
                 definitions.collaborations.append(self.collaboration(child))
             elif tag == _DIAGRAM:
@@ -826,7 +971,23 @@ class _Reader:
                     definitions.diagrams.append(self.diagram(child))
             else:
                 definitions.extras.append(self.raw(child))
+        if self.zeebe_prefix is not None and ZEEBE not in definitions.namespaces.values():
+            # Declared on an inner element only: declared on the root when written, and
+            # the file's dialect is told by its root.
+            definitions.namespaces[self.zeebe_prefix] = ZEEBE
+        self.give_correlation_keys(definitions)
         return definitions
+
+    def message_correlation_key(self, element: _Element) -> str | None:
+        if not self.camunda8:
+            return None
+        extensions = [
+            grandchild
+            for child in element
+            if child.tag == _EXTENSION_ELEMENTS
+            for grandchild in _children(child)
+        ]
+        return zeebe.read_subscription_key(extensions)
 
     # --- diagram interchange --------------------------------------------------------------
 

@@ -6,14 +6,22 @@ their associations). Anything else is kept in the model and written back, but `b
 lists it, with element id and source line and what to use instead, so a modeller sees
 everything to change at once.
 
-Executable: none/message/timer start; none, message, error and terminate end; user,
-service, send, receive and manual tasks, and plain ``task`` as an abstract pass-through
-(as Camunda 8 runs it); exclusive gateways with conditions and a default flow; parallel and
-event-based gateways; intermediate timer and message catch; a none or message
-intermediate throw; boundary timer and message events, interrupting or not, and error
-boundaries; parallel and sequential multi-instance with a completion condition; embedded
-subprocesses (started by a none start event), event subprocesses with message, timer or
-error starts; call activities. Conditions and timers must be in niva's expression language:
+Executable: none/message/timer start; none, message, error, escalation and terminate end;
+user, service, send, receive and manual tasks, and plain ``task`` as an abstract
+pass-through (as Camunda 8 runs it); exclusive and inclusive gateways with conditions and a
+default flow; parallel and event-based gateways; intermediate timer, message and link
+catch; a none, message, escalation or link intermediate throw; boundary timer, message and
+escalation events, interrupting or not, and error boundaries; parallel and sequential
+multi-instance with a completion condition; embedded subprocesses (started by a none start
+event), event subprocesses with message, timer, error or escalation starts; call
+activities; business rule tasks that call a DMN decision; script tasks (``niva:script``, or
+in the Camunda 8 dialect ``zeebe:script`` or a job). Conditional events (intermediate catch,
+boundary, event-subprocess start) and signal events (start, intermediate
+catch and throw, boundary, end, event-subprocess start) are executable too, and so is
+compensation: compensation boundary events with their handlers (``isForCompensation``),
+compensation intermediate throw and end events. Conditions and
+timers
+must be in niva's expression language:
 no ``language`` attribute (and no other ``expressionLanguage`` on the definitions), or one of
 `NIVA_LANGUAGES`, in any case (``cel``, ``CEL``, ``text/cel``, ``application/cel``).
 """
@@ -27,6 +35,7 @@ from process_models.bpmn.namespaces import BPMN
 from process_models.errors import Problem
 from process_models.schema import (
     Definitions,
+    Dialect,
     EventDefinition,
     Expression,
     FlowContainer,
@@ -37,6 +46,7 @@ from process_models.schema import (
 )
 
 __all__ = [
+    "CAMUNDA8_NODE_KINDS",
     "EXECUTABLE_NODE_KINDS",
     "MODELLING_ONLY",
     "NIVA_LANGUAGES",
@@ -63,11 +73,16 @@ EXECUTABLE_NODE_KINDS: frozenset[str] = frozenset(
         "manualTask",
         "exclusiveGateway",
         "parallelGateway",
+        "inclusiveGateway",
         "eventBasedGateway",
         "subProcess",
         "callActivity",
     }
 )
+
+#: Flow node kinds the engine runs in the Camunda 8 dialect only: a script task evaluates
+#: its ``zeebe:script`` FEEL expression (or runs as a job with a ``zeebe:taskDefinition``).
+CAMUNDA8_NODE_KINDS: frozenset[str] = frozenset({"scriptTask"})
 
 #: Elements the engine ignores because they only document the model.
 MODELLING_ONLY: frozenset[str] = frozenset(
@@ -107,18 +122,21 @@ def is_niva_language(language: str | None) -> bool:
 
 
 _EVENTS_BY_KIND: dict[str, frozenset[str]] = {
-    "startEvent": frozenset({"message", "timer"}),
-    "endEvent": frozenset({"message", "error", "terminate"}),
-    "intermediateCatchEvent": frozenset({"message", "timer"}),
-    "intermediateThrowEvent": frozenset({"message"}),
-    "boundaryEvent": frozenset({"message", "timer", "error"}),
+    "startEvent": frozenset({"message", "timer", "signal"}),
+    "endEvent": frozenset({"message", "error", "terminate", "escalation", "signal", "compensate"}),
+    "intermediateCatchEvent": frozenset({"message", "timer", "link", "signal", "conditional"}),
+    "intermediateThrowEvent": frozenset({"message", "escalation", "link", "signal", "compensate"}),
+    "boundaryEvent": frozenset(
+        {"message", "timer", "error", "escalation", "signal", "conditional", "compensate"}
+    ),
 }
 
 _KIND_HINTS: dict[str, str] = {
-    "inclusiveGateway": "use an exclusive or parallel gateway",
     "complexGateway": "use an exclusive or parallel gateway",
-    "scriptTask": "use a service task with a registered type (niva:taskDefinition)",
-    "businessRuleTask": "use a service task with a registered type (niva:taskDefinition)",
+    "scriptTask": 'give it <niva:script expression="=…" resultVariable="…"/> (zeebe:script '
+    "in a Camunda 8 file), or use a service task with a registered type (niva:taskDefinition)",
+    "businessRuleTask": "name the DMN decision it evaluates: <niva:calledDecision "
+    'decisionId="…" resultVariable="…"/> (zeebe:calledDecision in a Camunda 8 file)',
     "transaction": "use an embedded subprocess with error boundary events",
     "adHocSubProcess": "use an embedded subprocess",
     "callChoreography": "choreographies only describe collaboration; model a process",
@@ -128,11 +146,10 @@ _KIND_HINTS: dict[str, str] = {
 }
 
 _DEFINITION_HINTS: dict[str, str] = {
-    "signal": "use a message event",
-    "escalation": "use an error event or a message",
-    "conditional": "use an exclusive gateway, or a timer that re-checks",
-    "link": "connect the two points with a sequence flow",
-    "compensate": "model the compensating work as tasks on the error path",
+    "conditional": "a conditional event may be an intermediate catch, a boundary or the start "
+    "of an event subprocess; start the process otherwise",
+    "compensate": "a compensation event subprocess is not executable; attach a compensation "
+    "boundary event to the activity and associate it with a handler (isForCompensation)",
     "cancel": "use an error event",
 }
 
@@ -153,36 +170,47 @@ _EXTRA_HINTS: dict[str, str] = {
 }
 
 
-def is_executable(process: Process, *, expression_language: str | None = None) -> bool:
+def is_executable(
+    process: Process, *, expression_language: str | None = None, dialect: Dialect = "niva"
+) -> bool:
     """True when niva can run every element of the process.
 
     Args:
         process: The process to check.
         expression_language: The ``expressionLanguage`` of the definitions, if declared;
             it applies to expressions that name no language of their own.
+        dialect: The file's dialect (`Definitions.dialect`).
     """
-    return not blockers(process, expression_language=expression_language)
+    return not blockers(process, expression_language=expression_language, dialect=dialect)
 
 
 def blockers_by_process(definitions: Definitions) -> dict[str, list[Problem]]:
     """`blockers` of every process in a file, keyed by process id, in file order."""
     language = definitions.attributes.get("expressionLanguage")
-    return {p.id: blockers(p, expression_language=language) for p in definitions.processes}
+    dialect = definitions.dialect
+    return {
+        p.id: blockers(p, expression_language=language, dialect=dialect)
+        for p in definitions.processes
+    }
 
 
-def blockers(process: Process, *, expression_language: str | None = None) -> list[Problem]:
+def blockers(
+    process: Process, *, expression_language: str | None = None, dialect: Dialect = "niva"
+) -> list[Problem]:
     """Every element that keeps the process out of niva's executable subset.
 
     Args:
         process: The process to check (nested subprocesses included).
         expression_language: The ``expressionLanguage`` of the definitions, if declared;
             it applies to expressions that name no language of their own.
+        dialect: The file's dialect: a Camunda 8 file may hold script tasks
+            (`CAMUNDA8_NODE_KINDS`).
 
     Returns:
         One problem per offending element, in document order, each with the element id,
         its source line and what to use instead. Empty when the process is executable.
     """
-    check = _Check(expression_language)
+    check = _Check(expression_language, dialect)
     check.extras(process.id, process.extras)
     check.container(process, scope="process")
     return check.problems
@@ -192,8 +220,12 @@ _Scope = Literal["process", "subprocess", "event subprocess"]
 
 
 class _Check:
-    def __init__(self, expression_language: str | None) -> None:
+    def __init__(self, expression_language: str | None, dialect: Dialect = "niva") -> None:
         self.default_language = expression_language
+        self.camunda8 = dialect == "camunda8"
+        self.kinds = EXECUTABLE_NODE_KINDS | (
+            CAMUNDA8_NODE_KINDS if dialect == "camunda8" else frozenset()
+        )
         self.problems: list[Problem] = []
 
     def add(self, element_id: str | None, line: int | None, message: str) -> None:
@@ -237,8 +269,19 @@ class _Check:
         self.language(flow.id, "the condition", flow.condition, flow.line)
         self.extras(flow.id, flow.extras)
 
+    def runs(self, node: FlowNode) -> bool:
+        """Whether the engine runs the node's kind; a business rule task runs its called
+        DMN decision (in either dialect), or as a job in the Camunda 8 dialect."""
+        if node.kind == "scriptTask" and not self.camunda8:
+            return node.niva.script is not None
+        if node.kind == "businessRuleTask":
+            return node.niva.called_decision is not None or (
+                self.camunda8 and node.niva.task_definition is not None
+            )
+        return node.kind in self.kinds
+
     def node(self, node: FlowNode, *, scope: _Scope) -> None:
-        if node.kind not in EXECUTABLE_NODE_KINDS:
+        if not self.runs(node):
             hint = _KIND_HINTS.get(node.kind, "see the executable subset in DESIGN.md")
             self.add(node.id, node.line, f"{node.kind} is not in niva's executable subset; {hint}")
         else:
@@ -258,8 +301,6 @@ class _Check:
 
     def attributes(self, node: FlowNode) -> None:
         flags = {
-            "isForCompensation": "compensation handlers are not executable; model the "
-            "compensating work on the error path",
             "parallelMultiple": "a parallel-multiple event is not executable; use a parallel "
             "gateway and one event per trigger",
             "instantiate": "starting a process at a receive task or event-based gateway is not "
@@ -294,13 +335,13 @@ class _Check:
                 )
             return
         if node.kind == "startEvent" and scope == "event subprocess":
-            allowed = allowed | {"error"}
+            allowed = allowed | {"error", "escalation", "conditional"}
             if not node.event_definitions:
                 self.add(
                     node.id,
                     node.line,
-                    "the start event of an event subprocess needs a message, timer or error "
-                    "definition",
+                    "the start event of an event subprocess needs a message, timer, signal, "
+                    "error, escalation or conditional definition",
                 )
         if node.kind in ("intermediateCatchEvent", "boundaryEvent") and not node.event_definitions:
             self.add(
@@ -345,3 +386,4 @@ class _Check:
         if timer is not None:
             kind, expression = timer
             self.language(node.id, f"the timer's {kind}", expression, line)
+        self.language(node.id, "the condition", definition.condition, line)

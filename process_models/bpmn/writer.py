@@ -7,6 +7,10 @@ vendor attributes, kept extension elements and QName values (``xsi:type="semanti
 prescribes for their parent: a tool that validates against the schema (Camunda Modeler,
 bpmn-moddle) accepts the file, whatever order the model's lists hold. A node's
 ``incoming``/``outgoing`` elements are derived from the flows of its container.
+
+A file in the Camunda 8 dialect (`Definitions.dialect`) keeps its dialect: its execution
+settings are the zeebe elements it was read with, written back raw, and the writer adds
+neither niva elements nor niva's namespace to it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from process_models.bpmn.namespaces import (
     BPMNDI,
     DC,
     DI,
+    NIVA,
     WRITE_PREFIXES,
     bpmn,
     bpmndi,
@@ -290,6 +295,16 @@ def _node_extensions(ext: NivaExtensions) -> list[_Element]:
         elements.append(
             _niva("calledElement", processId=c.process_id, detached=detached, version=c.version)
         )
+    if ext.called_decision is not None:
+        d = ext.called_decision
+        elements.append(
+            _niva("calledDecision", decisionId=d.decision_id, resultVariable=d.result_variable)
+        )
+    if ext.script is not None:
+        script = ext.script
+        elements.append(
+            _niva("script", expression=script.expression, resultVariable=script.result_variable)
+        )
     if ext.form is not None:
         elements.append(_niva("form", key=ext.form.key))
     if ext.assignment is not None:
@@ -306,6 +321,7 @@ def _node_extensions(ext: NivaExtensions) -> list[_Element]:
                 candidateGroups=s.candidate_groups,
                 candidateOrgs=s.candidate_orgs,
                 ttl=s.ttl,
+                correlationKey=s.correlation_key,
             )
         )
     for constraint in ext.constraints:
@@ -332,12 +348,14 @@ def _write_event_definition(parent: _Element, definition: EventDefinition) -> No
     if timer is not None:
         kind, expression = timer
         _expression(element, bpmn(kind), expression)
+    if definition.condition is not None:
+        _expression(element, bpmn("condition"), definition.condition)
     _finish(element, definition, _SIMPLE)
 
 
-def _write_multi_instance(parent: _Element, loop: MultiInstance) -> None:
+def _write_multi_instance(parent: _Element, loop: MultiInstance, *, camunda8: bool) -> None:
     extensions: list[_Element] = []
-    if loop.niva_loop is not None:
+    if loop.niva_loop is not None and not camunda8:
         n = loop.niva_loop
         extensions.append(
             _niva(
@@ -376,8 +394,13 @@ def _node_sequence(kind: str) -> tuple[str, ...]:
     return _ACTIVITY
 
 
-def _write_node(parent: _Element, node: FlowNode, incoming: list[str], outgoing: list[str]) -> None:
-    element = _write_base(parent, bpmn(node.kind), node, _node_extensions(node.niva))
+def _write_node(
+    parent: _Element, node: FlowNode, incoming: list[str], outgoing: list[str], *, camunda8: bool
+) -> None:
+    # In a Camunda 8 file, node.niva was read from zeebe elements kept raw: those are
+    # written back, and no niva element is added.
+    niva_children = [] if camunda8 else _node_extensions(node.niva)
+    element = _write_base(parent, bpmn(node.kind), node, niva_children)
     _set(element, "name", node.name)
     _set(element, "attachedToRef", node.attached_to_ref)
     if not node.cancel_activity:
@@ -395,15 +418,20 @@ def _write_node(parent: _Element, node: FlowNode, incoming: list[str], outgoing:
     for definition in node.event_definitions:
         _write_event_definition(element, definition)
     if node.loop is not None:
-        _write_multi_instance(element, node.loop)
+        _write_multi_instance(element, node.loop, camunda8=camunda8)
     if node.subprocess is not None and node.kind in SUBPROCESS_KINDS:
         content = node.subprocess
-        _write_content(element, content.nodes, content.flows, content.extras)
+        _write_content(element, content.nodes, content.flows, content.extras, camunda8=camunda8)
     _finish(element, node, _node_sequence(node.kind))
 
 
 def _write_content(
-    parent: _Element, nodes: list[FlowNode], flows: list[SequenceFlow], extras: list[RawElement]
+    parent: _Element,
+    nodes: list[FlowNode],
+    flows: list[SequenceFlow],
+    extras: list[RawElement],
+    *,
+    camunda8: bool,
 ) -> None:
     incoming: dict[str, list[str]] = {}
     outgoing: dict[str, list[str]] = {}
@@ -413,21 +441,25 @@ def _write_content(
         if flow.id and flow.source_ref:
             outgoing.setdefault(flow.source_ref, []).append(flow.id)
     for node in nodes:
-        _write_node(parent, node, incoming.get(node.id, []), outgoing.get(node.id, []))
+        _write_node(
+            parent, node, incoming.get(node.id, []), outgoing.get(node.id, []), camunda8=camunda8
+        )
     for flow in flows:
         _write_flow(parent, flow)
     _append_raw(parent, extras)
 
 
-def _write_process(parent: _Element, process: Process) -> None:
+def _write_process(parent: _Element, process: Process, *, camunda8: bool) -> None:
     extensions: list[_Element] = []
-    if process.version_tag is not None:
+    if camunda8:
+        pass  # the process settings were read from zeebe elements, written back raw
+    elif process.version_tag is not None:
         extensions.append(_niva("versionTag", value=process.version_tag))
-    if process.timezone is not None:
+    if process.timezone is not None and not camunda8:
         extensions.append(_niva("timezone", value=process.timezone))
-    if process.calendar is not None:
+    if process.calendar is not None and not camunda8:
         extensions.append(_niva("calendar", value=process.calendar))
-    if process.starters is not None:
+    if process.starters is not None and not camunda8:
         s = process.starters
         extensions.append(
             _niva("starters", candidateGroups=s.candidate_groups, candidateOrgs=s.candidate_orgs)
@@ -437,7 +469,7 @@ def _write_process(parent: _Element, process: Process) -> None:
     if process.is_executable is not None:
         element.set("isExecutable", _boolean(process.is_executable))
     # The container's extras are the process's extras: written once, by _finish.
-    _write_content(element, process.nodes, process.flows, [])
+    _write_content(element, process.nodes, process.flows, [], camunda8=camunda8)
     _finish(element, process, _PROCESS)
 
 
@@ -541,8 +573,12 @@ def _write_diagram(parent: _Element, diagram: Diagram) -> None:
 # --- definitions --------------------------------------------------------------------------
 
 
-def _namespace_map(declared: Mapping[str, str]) -> dict[str | None, str]:
-    nsmap: dict[str | None, str] = {prefix: uri for prefix, uri in WRITE_PREFIXES.items()}
+def _namespace_map(declared: Mapping[str, str], *, camunda8: bool) -> dict[str | None, str]:
+    # A Camunda 8 file holds no niva element the writer adds, so it does not get niva's
+    # namespace (it keeps one it declared itself).
+    nsmap: dict[str | None, str] = {
+        prefix: uri for prefix, uri in WRITE_PREFIXES.items() if not (camunda8 and uri == NIVA)
+    }
     for prefix, uri in declared.items():
         key = prefix or None
         # niva's prefixes come first so new elements take them; a source prefix bound to
@@ -568,7 +604,9 @@ def write_bpmn(defs: Definitions) -> bytes:
             a diagram it would have to write.
     """
     # lxml accepts None for the default namespace; its stubs do not say so.
-    root = etree.Element(bpmn("definitions"), nsmap=_namespace_map(defs.namespaces))  # type: ignore[arg-type]
+    camunda8 = defs.dialect == "camunda8"
+    nsmap = _namespace_map(defs.namespaces, camunda8=camunda8)
+    root = etree.Element(bpmn("definitions"), nsmap=nsmap)  # type: ignore[arg-type]
     _set(root, "id", defs.id)
     _set(root, "name", defs.name)
     _set(root, "targetNamespace", defs.target_namespace)
@@ -589,10 +627,19 @@ def write_bpmn(defs: Definitions) -> bytes:
         _set(element, "name", error.name)
         _set(element, "errorCode", error.error_code)
         _finish(element, error, _SIMPLE)
+    for escalation in defs.escalations:
+        element = _write_base(root, bpmn("escalation"), escalation)
+        _set(element, "name", escalation.name)
+        _set(element, "escalationCode", escalation.escalation_code)
+        _finish(element, escalation, _SIMPLE)
+    for signal in defs.signals:
+        element = _write_base(root, bpmn("signal"), signal)
+        _set(element, "name", signal.name)
+        _finish(element, signal, _SIMPLE)
     for collaboration in defs.collaborations:
         _write_collaboration(root, collaboration)
     for process in defs.processes:
-        _write_process(root, process)
+        _write_process(root, process, camunda8=camunda8)
     for diagram in defs.diagrams:
         _write_diagram(root, diagram)
     _set_attributes(root, defs.attributes)

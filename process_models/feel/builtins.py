@@ -5,6 +5,10 @@ call ``null`` (the evaluator turns `TypeError`/`ValueError` raised here into ``n
 in Camunda's engine. ``is defined()`` is not here: it inspects its argument's expression,
 so the evaluator handles it.
 
+niva adds the working-day functions of the process's calendar (``is working day()``,
+``next working day()``, ``previous working day()``, ``add working days()``; Camunda has no
+business calendar), named as Camunda names its own temporal functions.
+
 Left out on purpose: ``uuid()`` and ``random number()`` (not deterministic, and replay needs
 the same answer every time), and ``and()``/``or()`` (their names are keywords in the
 grammar; ``all()``/``any()`` are the same functions).
@@ -21,9 +25,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from process_models.calendars import WorkingCalendar, calendar_from_reference
 from process_models.feel import ops, temporal
+from process_models.feel.errors import FeelError
 from process_models.feel.runtime import Runtime
 from process_models.feel.values import CONTEXT, Builtin, Function, Range, YearsMonths, to_string
+from process_models.regex import Regex, compile_regex
+from process_models.timers import resolve_local
 
 __all__ = ["BUILTINS", "PARAMETERS"]
 
@@ -163,8 +171,10 @@ def _time(rt: Runtime, *args: Any) -> time | None:
     return temporal.parse_time(_str(value))
 
 
-@_builtin("date and time", "from")
+@_builtin("date and time", "from", "timezone")
 def _date_and_time(rt: Runtime, *args: Any) -> datetime | None:
+    if len(args) == 2 and isinstance(args[1], str):
+        return _in_zone(*args)
     if len(args) == 2:
         day, clock = args
         if not isinstance(day, date) or not isinstance(clock, time):
@@ -179,6 +189,19 @@ def _date_and_time(rt: Runtime, *args: Any) -> datetime | None:
     if "T" not in text:
         return None
     return temporal.parse_date_time(text)
+
+
+def _in_zone(value: Any, zone_name: str) -> datetime | None:
+    """``date and time(from, timezone)``: a zoned date-time as the same instant in
+    ``timezone``; a local one as that wall-clock time there (Camunda's rule)."""
+    if not isinstance(value, datetime):
+        raise TypeError("date and time(date and time, string)")
+    zone = temporal.parse_zone(zone_name)
+    if zone is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=zone)
+    return value.astimezone(zone)
 
 
 @_builtin("duration", "from")
@@ -278,25 +301,40 @@ def _ends_with(rt: Runtime, text: Any, match: Any) -> bool:
     return _str(text).endswith(_str(match))
 
 
-# A group that repeats and holds a repetition itself, e.g. (a+)+ or (a|aa)*: the shapes
-# that backtrack exponentially in Python's re, which cannot be interrupted.
-_NESTED_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
-
-
-def _regex(rt: Runtime, pattern: Any, flags: Any = None) -> re.Pattern[str]:
+def _regex(rt: Runtime, pattern: Any, flags: Any = None) -> Regex:
+    """``pattern`` compiled by RE2 (`process_models.regex`: linear time, so a pattern taken
+    from a variable cannot stall the case); XPath's flags i, s, m and x."""
     pattern = _str(pattern)
     if len(pattern) > rt.limits.max_regex_length:
         raise rt.limit("max_regex_length", f"the pattern has {len(pattern):,} characters")
-    if _NESTED_REPEAT.search(pattern):
-        raise rt.limit(
-            "regex_nested_repetition",
-            "the pattern nests a repetition inside a repeated group, which can take "
-            "exponential time; simplify it",
-        )
-    bits = 0
-    for flag in _str(flags) if flags is not None else "":
-        bits |= {"i": re.IGNORECASE, "s": re.DOTALL, "m": re.MULTILINE, "x": re.VERBOSE}[flag]
-    return re.compile(pattern, bits)
+    given = _str(flags) if flags is not None else ""
+    if set(given) - set("ismx"):
+        raise ValueError(f"unknown regular expression flag(s) in {given!r}")
+    if "x" in given:
+        pattern = _without_whitespace(pattern)
+    return compile_regex(
+        pattern, ignore_case="i" in given, dot_all="s" in given, multiline="m" in given
+    )
+
+
+def _without_whitespace(pattern: str) -> str:
+    """XPath's flag x: whitespace in the pattern is removed, except inside a character
+    class or after a backslash."""
+    kept: list[str] = []
+    in_class = escaped = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char.isspace() and not in_class:
+            continue
+        kept.append(char)
+    return "".join(kept)
 
 
 @_builtin("matches", "input", "pattern", "flags")
@@ -809,6 +847,69 @@ def _month_of_year(rt: Runtime, value: Any) -> str:
 def _last_day_of_month(rt: Runtime, value: Any) -> date:
     d = _day(value)
     return temporal.add_months(date(d.year, d.month, 1), 1) - timedelta(days=1)
+
+
+# --- working days (niva) -----------------------------------------------------------------
+
+
+def _working_calendar(rt: Runtime, name: str) -> WorkingCalendar:
+    """The process's calendar. A process without one is a fault of the model, not a value:
+    an error (an incident), never a silent ``null``."""
+    calendar = calendar_from_reference(rt.reference)
+    if calendar is None:
+        raise FeelError(
+            f"{name}() needs the process's working-day calendar: declare "
+            '<niva:calendar value="SE"/> (or "NO") beside niva:timezone',
+            expression=rt.expression,
+            element_id=rt.element_id,
+        )
+    return calendar
+
+
+def _on_day(rt: Runtime, value: Any, move: Callable[[date], date]) -> date | datetime:
+    """``value`` moved by ``move`` on its day: a date gives a date; a date and time gives
+    the same wall-clock time on the new day: for a zoned one, its day and time in the
+    process's zone, the result in the value's own zone; a local one as it is."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return datetime.combine(move(value.date()), value.time())
+        local = value.astimezone(rt.tz)
+        wall = datetime.combine(move(local.date()), local.time())
+        moved = resolve_local(wall, rt.tz, prefer=local.utcoffset())
+        return moved.astimezone(value.tzinfo)
+    return move(_day(value))
+
+
+def _day_in_zone(rt: Runtime, value: Any) -> date:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(rt.tz).date()
+    return _day(value) if not isinstance(value, datetime) else value.date()
+
+
+@_builtin("is working day", "date")
+def _is_working_day(rt: Runtime, value: Any) -> bool:
+    calendar = _working_calendar(rt, "is working day")
+    return calendar.is_working_day(_day_in_zone(rt, value))
+
+
+@_builtin("next working day", "date")
+def _next_working_day(rt: Runtime, value: Any) -> date | datetime:
+    calendar = _working_calendar(rt, "next working day")
+    return _on_day(rt, value, calendar.next_working_day)
+
+
+@_builtin("previous working day", "date")
+def _previous_working_day(rt: Runtime, value: Any) -> date | datetime:
+    calendar = _working_calendar(rt, "previous working day")
+    return _on_day(rt, value, calendar.previous_working_day)
+
+
+@_builtin("add working days", "date", "days")
+def _add_working_days(rt: Runtime, value: Any, days: Any) -> date | datetime:
+    calendar = _working_calendar(rt, "add working days")
+    n = _int(days)
+    rt.tick(abs(n))
+    return _on_day(rt, value, lambda day: calendar.add_working_days(day, n))
 
 
 # --- ranges ------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 ``evaluate_cycle`` methods with the same keyword arguments, so the Camunda 8 dialect can hold
 either kind of expression behind one interface. ``now()`` and ``today()`` read the ``now``
 passed in (the case clock) in the zone ``tz`` (the process's zone); nothing reads a clock.
+The working-day functions (``next working day()``…) read the calendar snapshot in the
+``reference`` passed in (`process_models.calendars`).
 
 `FeelUnaryTests` is the entry point DMN input entries need: ``< 25``, ``[25..65]``,
 ``"a", "b"``, ``not("x")``, ``-``, ``? > 3``.
@@ -38,14 +40,26 @@ __all__ = ["FeelExpression", "FeelUnaryTests", "compile_feel", "compile_unary_te
 
 
 def _runtime(
-    text: str, element_id: str | None, now: datetime, tz: ZoneInfo, limits: FeelLimits
+    text: str,
+    element_id: str | None,
+    now: datetime,
+    tz: ZoneInfo,
+    limits: FeelLimits,
+    reference: Mapping[str, Any] | None = None,
 ) -> Runtime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"now must be timezone-aware, got the naive {now.isoformat()}")
     # Converted here, not in now(): a zone that cannot be used is the caller's bug and must
     # not turn into a null the way a model's mistakes do.
     local = now.astimezone(tz)
-    rt = Runtime(now=local, tz=tz, limits=limits, expression=text, element_id=element_id)
+    rt = Runtime(
+        now=local,
+        tz=tz,
+        limits=limits,
+        expression=text,
+        element_id=element_id,
+        reference=reference,
+    )
     rt.call = lambda function, args: call_function(function, args, rt)
     return rt
 
@@ -99,7 +113,7 @@ class FeelExpression:
         reference: Mapping[str, Any] | None = None,
     ) -> Any:
         """The FEEL value (Decimal, date, duration…), before conversion to JSON."""
-        rt = _runtime(self.text, self.element_id, now, tz, self.limits)
+        rt = _runtime(self.text, self.element_id, now, tz, self.limits, reference)
         return _run(self._tree, _root(variables, reference), rt)
 
     def evaluate(

@@ -61,6 +61,10 @@ MULTI_WORD_FUNCTIONS: tuple[str, ...] = (
     "week of year",
     "month of year",
     "last day of month",
+    "is working day",
+    "next working day",
+    "previous working day",
+    "add working days",
 )
 """Built-in names with spaces: the grammar reads each as one name, but only before "(".
 

@@ -1,8 +1,9 @@
-"""What one evaluation carries: the case clock and zone, and the work bounds it enforces."""
+"""What one evaluation carries: the case clock and zone, the deployed version's reference
+data (and in it the working-day calendar), and the work bounds it enforces."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,9 @@ class Runtime:
     tz: ZoneInfo
     limits: FeelLimits
     expression: str
+    reference: Mapping[str, Any] | None = None
+    """The deployed version's reference data; its calendar snapshot serves the working-day
+    functions (read only when one is called)."""
     element_id: str | None = None
     steps: int = 0
     depth: int = 0

@@ -53,6 +53,15 @@ def _zone(offset: str | None, name: str | None) -> tzinfo | bool | None:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+def parse_zone(text: str) -> tzinfo | None:
+    """A zone as Camunda's ``date and time(from, timezone)`` takes one: a zone id
+    (``Europe/Stockholm``), ``Z`` or ``UTC``, or an offset ``+01:00``; None otherwise."""
+    if text in ("Z", "UTC"):
+        return UTC
+    zone = _zone(text, None) if re.fullmatch(r"[+-]\d{2}:\d{2}", text) else _zone(None, text)
+    return zone if isinstance(zone, tzinfo) else None
+
+
 def parse_date(text: str) -> date | None:
     """``YYYY-MM-DD`` as a date; None if it is not one (``2024-06-31``)."""
     m = _DATE.fullmatch(text)

@@ -35,6 +35,7 @@ __all__ = [
     "ExpertGroupAppointment",
     "ExpertMember",
     "ExpertReport",
+    "FollowUpCheck",
     "FollowUpReview",
     "GrantedPermit",
     "Nomination",
@@ -73,6 +74,7 @@ RULES: dict[str, str] = {
     "follow_up_home_regions": "patients per home region name regions of the reference data "
     "(organisations.yaml, ids SE-…) and add up to at most the patients",
     "follow_up_review_explained": "a review that finds conditions unmet says why",
+    "follow_up_check_explained": "a follow-up found incomplete says what is missing",
     "revocation_complete": "a revocation has a ground and an effective date",
     "revocation_not_revoked": "a decision not to revoke has no ground and re-advertises nothing",
     # Checked by niva:constraint expressions on the user tasks (they need case variables).
@@ -247,6 +249,13 @@ class TimeLimits(_Form):
     )
     follow_up_review_due: YearlyDay | None = Field(
         default=None, description="The day Socialstyrelsen's review is due (default 05-31)."
+    )
+    follow_up_check_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=60,
+        description="Working days for Socialstyrelsen's completeness check and for a "
+        "completion (se_nhv_permit from version 2; default 10).",
     )
 
 
@@ -542,6 +551,22 @@ class FollowUpReview(_Form):
         return self
 
 
+class FollowUpCheck(_Form):
+    """Socialstyrelsen's check that a follow-up is complete, before it is reviewed
+    (se_nhv_permit from version 2)."""
+
+    complete: bool
+    missing: Text | None = Field(
+        default=None, description="What the holder must add (when it is not complete)."
+    )
+
+    @model_validator(mode="after")
+    def _explained(self) -> Self:
+        if not self.complete and not self.missing:
+            raise ValueError(rule("follow_up_check_explained", "missing is empty"))
+        return self
+
+
 RevocationGround = Literal["conditions_not_met", "circumstances_changed", "region_request"]
 
 
@@ -578,6 +603,7 @@ FORMS: dict[str, type[BaseModel]] = {
         PermitDecision,
         ReadvertiseDecision,
         AnnualFollowUp,
+        FollowUpCheck,
         FollowUpReview,
         RevocationDecision,
     )

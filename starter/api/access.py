@@ -73,8 +73,9 @@ def may_complete(principal: Principal, task: OpenTask) -> bool:
     """Whether ``principal`` is a candidate of ``task`` (auditors never are)."""
     if principal.is_auditor:
         return False
-    groups, orgs = candidate_rule(task.candidates)
-    return may_act(principal, groups, orgs)
+    users = [key.removeprefix("user:") for key in task.candidates if key.startswith("user:")]
+    groups, orgs = candidate_rule(k for k in task.candidates if not k.startswith("user:"))
+    return may_act(principal, groups, orgs, users)
 
 
 def principal_keys(principal: Principal) -> list[str]:
@@ -83,6 +84,8 @@ def principal_keys(principal: Principal) -> list[str]:
     if principal.org:
         keys.insert(0, f"org:{principal.org}")
         keys += [f"org:{principal.org}/group:{role}" for role in principal.roles]
+    # A task may name its candidates by subject (workflows.candidates).
+    keys.append(f"user:{principal.subject}")
     return keys
 
 

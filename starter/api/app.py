@@ -27,7 +27,10 @@ from starter.api.routes import (
     incidents,
     instances,
     messages,
+    migrations,
+    publications,
     reports,
+    signals,
     tasks,
 )
 from starter.api.routes import process_models as process_model_routes
@@ -56,6 +59,10 @@ _TAGS = [
     },
     {"name": "messages", "description": "Messages to running cases."},
     {"name": "incidents", "description": "Resume tokens parked by a failure."},
+    {
+        "name": "migrations",
+        "description": "Move running cases to another version; repair a case.",
+    },
     {"name": "documents", "description": "Attachments and rendered documents of a case."},
     {"name": "reports", "description": "Public reports (no token needed): the yearly follow-up."},
 ]
@@ -138,7 +145,10 @@ def create_app(
         instances.router,
         tasks.router,
         messages.router,
+        publications.router,
+        signals.router,
         incidents.router,
+        migrations.router,
         documents.router,
     ):
         app.include_router(router)

@@ -50,9 +50,9 @@ def _timestamp(value: datetime) -> str:
 
 
 _NAME = r'[^\s",/\x00-\x1f\x7f]+'
-CANDIDATE_KEY_PATTERN = rf"^(?:org:{_NAME}(?:/group:{_NAME})?|group:{_NAME})$"
+CANDIDATE_KEY_PATTERN = rf"^(?:org:{_NAME}(?:/group:{_NAME})?|group:{_NAME}|user:{_NAME})$"
 """A ``NivaCandidates`` keyword as the engine writes them (``group:G``, ``org:O``,
-``org:O/group:G``)."""
+``org:O/group:G``, ``user:SUBJECT``)."""
 
 
 def searchable(value: str) -> bool:

@@ -19,6 +19,7 @@ from workflows.contract import (
     CorrelateMessageResult,
     IncidentView,
     InstanceView,
+    JobView,
     OpenTask,
     TokenView,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "MessageResponse",
     "ModelProblem",
     "OpenTaskItem",
+    "PendingJobItem",
     "ProcessModelDetail",
     "ProcessModelVersion",
     "RetryIncidentRequest",
@@ -143,6 +145,18 @@ class DeployedProcess(BaseModel):
     version: int
     created: bool
     name: str | None = None
+    forms: dict[str, int] = Field(
+        default_factory=dict, description="The Camunda Forms it uses: form id to version."
+    )
+    decisions: dict[str, int] = Field(
+        default_factory=dict,
+        description="The DMN decisions its business rule tasks call: decision id to version.",
+    )
+    warnings: list[ModelProblem] = Field(
+        default_factory=list,
+        description="What validation warns of in its file (settings niva ignores, a called "
+        "process not deployed yet); they did not stop the deployment.",
+    )
 
 
 class ProcessModelVersion(BaseModel):
@@ -309,6 +323,22 @@ class IncidentItem(BaseModel):
         )
 
 
+class PendingJobItem(BaseModel):
+    """A service task whose job waits on the job workers' task queue for a job worker."""
+
+    task_id: str
+    element_id: str
+    name: str | None
+    type: str = Field(description="The job type: the activity a job worker must register.")
+    task_queue: str = Field(description="The task queue its job waits on.")
+    created: datetime
+
+    @classmethod
+    def from_job(cls, job: JobView) -> PendingJobItem:
+        """The API's view of a `JobView`."""
+        return cls(**job.model_dump())
+
+
 class InstanceDetail(BaseModel):
     """One case: where it stands and what it waits for."""
 
@@ -325,6 +355,10 @@ class InstanceDetail(BaseModel):
     incidents: list[IncidentItem]
     accepts_messages: list[str]
     participants: list[str]
+    pending_jobs: list[PendingJobItem] = Field(
+        default_factory=list,
+        description="Service tasks waiting for a job worker, with their job type and task queue.",
+    )
 
     @classmethod
     def from_view(cls, instance_id: str, view: InstanceView) -> InstanceDetail:
@@ -343,6 +377,7 @@ class InstanceDetail(BaseModel):
             incidents=[IncidentItem.from_incident(i) for i in view.incidents],
             accepts_messages=list(view.accepts_messages),
             participants=list(view.participants),
+            pending_jobs=[PendingJobItem.from_job(j) for j in view.pending_jobs],
         )
 
 

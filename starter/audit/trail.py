@@ -38,6 +38,13 @@ from workflows.contract import (
     RetryIncidentInput,
     StartInstanceInput,
 )
+from workflows.migration import (
+    MIGRATE_UPDATE,
+    MODIFY_UPDATE,
+    MigrateInput,
+    ModifyInput,
+    ModifyResult,
+)
 from workflows.model import ExecutableModel
 from workflows.state import AuditEntry
 
@@ -65,6 +72,8 @@ DecisionKind = Literal[
     "ended",
     "terminated",
     "rejected",
+    "migrated",
+    "modified",
 ]
 
 
@@ -374,6 +383,17 @@ class _Walk:
             )
         elif isinstance(request, CancelInput):
             self._add(run, event, "cancelled", detail=request.reason, **common)
+        elif isinstance(request, MigrateInput):
+            plan = request.plan
+            detail = f"{plan.source} -> {plan.target}, plan {plan.digest()}"
+            payload = dict(plan.variables) or None
+            self._add(run, event, "migrated", detail=detail, payload=payload, **common)
+        elif isinstance(request, ModifyInput):
+            done = _decode(outcome.success.payloads, ModifyResult, self.store)
+            changes = "; ".join(done.changes) if done else ""
+            detail = f"{request.reason} ({changes})"
+            payload = dict(request.variables) or None
+            self._add(run, event, "modified", detail=detail, payload=payload, **common)
 
     def _document(
         self, run: RunHistory, event: HistoryEvent, activity_id: str, payloads: Iterable[Payload]
@@ -444,6 +464,8 @@ _UPDATE_INPUTS: dict[str, type[Any]] = {
     "correlate_message": CorrelateMessageInput,
     "retry_incident": RetryIncidentInput,
     "cancel": CancelInput,
+    MIGRATE_UPDATE: MigrateInput,
+    MODIFY_UPDATE: ModifyInput,
 }
 
 

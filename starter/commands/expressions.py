@@ -13,12 +13,13 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
+from pydantic import JsonValue
 
 from process_models.errors import ExpressionError
 from process_models.expressions import compile_expression
 from process_models.feel import compile_feel
 
-__all__ = ["app"]
+__all__ = ["NowOpt", "TimezoneOpt", "VariablesOpt", "app", "evaluation_scope"]
 
 app = typer.Typer(help="Evaluate expressions as process models use them.")
 
@@ -28,24 +29,20 @@ def _usage(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-@app.command("eval")
-def evaluate(
-    expression: Annotated[str, typer.Argument(help="The expression; a leading '=' is optional.")],
-    language: Annotated[
-        Literal["feel", "cel"], typer.Option(help="feel (Camunda 8 models) or cel (niva's).")
-    ] = "feel",
-    variables: Annotated[
-        str, typer.Option(help="The variables as a JSON object, e.g. '{\"amount\": 1200}'.")
-    ] = "{}",
-    now: Annotated[
-        str | None,
-        typer.Option(help="The case clock, ISO 8601 with an offset; the current time if omitted."),
-    ] = None,
-    timezone: Annotated[
-        str, typer.Option(help="The process's zone, e.g. Europe/Stockholm.")
-    ] = "Europe/Stockholm",
-) -> None:
-    """Evaluate EXPRESSION and print its result as JSON."""
+VariablesOpt = Annotated[
+    str, typer.Option(help="The variables as a JSON object, e.g. '{\"amount\": 1200}'.")
+]
+NowOpt = Annotated[
+    str | None,
+    typer.Option(help="The case clock, ISO 8601 with an offset; the current time if omitted."),
+]
+TimezoneOpt = Annotated[str, typer.Option(help="The process's zone, e.g. Europe/Stockholm.")]
+
+
+def evaluation_scope(
+    variables: str, now: str | None, timezone: str
+) -> tuple[dict[str, JsonValue], datetime, ZoneInfo]:
+    """The variables, clock and zone of the options, or exit 2 saying which is wrong."""
     try:
         bound = json.loads(variables)
     except json.JSONDecodeError as exc:
@@ -63,6 +60,21 @@ def evaluate(
         raise _usage(f"--now is not an ISO 8601 date-time: {now!r}") from None
     if clock.tzinfo is None:
         raise _usage("--now needs an offset, e.g. 2026-03-01T10:00:00+01:00")
+    return bound, clock, zone
+
+
+@app.command("eval")
+def evaluate(
+    expression: Annotated[str, typer.Argument(help="The expression; a leading '=' is optional.")],
+    language: Annotated[
+        Literal["feel", "cel"], typer.Option(help="feel (Camunda 8 models) or cel (niva's).")
+    ] = "feel",
+    variables: VariablesOpt = "{}",
+    now: NowOpt = None,
+    timezone: TimezoneOpt = "Europe/Stockholm",
+) -> None:
+    """Evaluate EXPRESSION and print its result as JSON."""
+    bound, clock, zone = evaluation_scope(variables, now, timezone)
     text = expression if expression.lstrip().startswith("=") else "=" + expression
     try:
         if language == "feel":

@@ -18,7 +18,7 @@ from starter.commands.api_client import (
 
 __all__ = ["app", "path_segment", "print_instance"]
 
-app = typer.Typer(help="Start, list, show and cancel cases (through the API).")
+app = typer.Typer(help="Start, list, show, cancel, migrate and modify cases (through the API).")
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> None:
@@ -140,6 +140,10 @@ def print_instance(data: dict[str, Any]) -> None:
             typer.echo(
                 f"    {incident['incident_id']} at {incident['element_id']}: {incident['message']}"
             )
+    if data.get("pending_jobs"):
+        typer.echo("  waiting for job workers:")
+        for job in data["pending_jobs"]:
+            typer.echo(f"    {job['task_id']}  job {job['type']} on task queue {job['task_queue']}")
     if data["accepts_messages"]:
         typer.echo(f"  accepts   {', '.join(data['accepts_messages'])}")
     if data["variables"]:
@@ -189,3 +193,10 @@ def cancel(
 def path_segment(value: str) -> str:
     """A path segment: ``/``, ``?``, ``#`` and ``%`` in an id must not change the URL."""
     return quote(value, safe=":@!$&'()*+,;=-._~")
+
+
+# Migrating and repairing cases: their own module, commands of this group.
+from starter.commands import migrations as _migrations  # noqa: E402
+
+app.command("migrate")(_migrations.migrate)
+app.command("modify")(_migrations.modify)

@@ -1,8 +1,10 @@
 """``niva models``: validate, lay out, deploy, list and export process models.
 
-``validate`` and ``layout`` work offline on files. ``deploy`` goes through the API
-(``NIVA_URL``, ``NIVA_TOKEN`` of a modeler); ``deploy --local``, ``list`` and ``export`` use
-the model store in the data directory (``NIVA_DATA_DIR``), the one the embedded stack's
+``validate``, ``layout`` and ``convert`` (to the Camunda 8 dialect) work offline on files;
+``simulate`` runs one scripted case on a time-skipping test server of its own
+(`starter.commands.simulate`). ``deploy`` goes through the API (``NIVA_URL``,
+``NIVA_TOKEN`` of a modeler); ``deploy --local``, ``list`` and ``export`` use the model
+store in the data directory (``NIVA_DATA_DIR``), the one the embedded stack's
 workers read. ``deploy --local`` then syncs the Temporal Schedules of timer start events
 (``TEMPORAL_*``), and exits 3 when a schedule is wanted but Temporal is not reachable.
 """
@@ -20,7 +22,14 @@ from temporalio.service import RPCError
 
 from process_models.bpmn import layout_definitions, read_bpmn, write_bpmn
 from process_models.bpmn.layout import unnamed_flows
-from process_models.deployments import ModelFile, ModelStore
+from process_models.convert import ConversionError, convert_to_camunda8
+from process_models.deployments import (
+    Companions,
+    ModelFile,
+    ModelStore,
+    embedded_form_problems,
+    read_companions,
+)
 from process_models.errors import (
     BpmnReadError,
     ModelInvalidError,
@@ -31,8 +40,9 @@ from process_models.errors import (
 from process_models.schema import Definitions
 from process_models.shipped import shipped_model_files
 from process_models.store import FileBlobStore
-from process_models.validation import executable_processes, validate
+from process_models.validation import check_model, executable_processes
 from starter.commands.api_client import DEFAULT_URL, JsonOpt, TokenOpt, UrlOpt, call
+from starter.commands.simulate import simulate_command
 from starter.schedules import sync_schedules, timer_start_schedules
 from starter.settings import DataSettings, ModelSettings, WorkerSettings
 
@@ -58,16 +68,37 @@ def _print_problems(problems: list[Problem]) -> None:
         typer.echo(problem.format(), err=True)
 
 
+def _print_warnings(warnings: list[Problem]) -> None:
+    # The processes of one file share its warnings: each is printed once.
+    for warning in dict.fromkeys(warnings):
+        typer.echo(
+            warning.model_copy(update={"message": f"warning: {warning.message}"}).format(), err=True
+        )
+
+
 def _model_files(paths: list[Path]) -> list[ModelFile]:
     return [ModelFile(name=str(path), content=path.read_bytes()) for path in paths]
 
 
 @app.command("validate")
 def validate_command(files: FilesArg) -> None:
-    """Check files; one line per problem as file:line: element_id: message; exit 1 if any."""
+    """Check files; one line per problem as file:line: element_id: message; exit 1 if any.
+
+    Camunda Forms (``.form``) and DMN files (``.dmn``) are read with the BPMN, as
+    ``deploy`` reads them: a ``formId`` or ``decisionId`` names a form or decision of the
+    same files. Warnings (settings niva ignores, a called process, form or decision that is
+    not among the files) are lines of the same form with ``warning:`` before the message;
+    they do not change the exit status.
+    """
     read = []
-    problems: list[Problem] = []
-    for file in _model_files(files):
+    model_files = _model_files(files)
+    companions = read_companions(model_files)
+    problems: list[Problem] = list(companions.problems)
+    warnings: list[Problem] = []
+    _echo_companions(model_files, companions)
+    for file in model_files:
+        if file.kind != "bpmn":
+            continue
         try:
             read.append((file, read_bpmn(file.content)))
         except BpmnReadError as exc:
@@ -77,14 +108,63 @@ def validate_command(files: FilesArg) -> None:
     for shipped in shipped_model_files():
         known.update(p.id for p in executable_processes(read_bpmn(shipped.content)))
     for file, defs in read:
-        found = validate(defs, known_processes=known)
+        checked = check_model(defs, known_processes=known)
+        found = checked.problems
+        for process in executable_processes(defs):
+            found.extend(embedded_form_problems(process))
         problems.extend(p.model_copy(update={"file": file.name}) for p in found)
+        warnings.extend(w.model_copy(update={"file": file.name}) for w in checked.warnings)
+        warnings.extend(
+            w.model_copy(update={"file": file.name}) for w in _unresolved(defs, companions)
+        )
         if not found:
             ids = ", ".join(p.id for p in executable_processes(defs))
             typer.echo(f"{file.name}: valid ({ids})")
+    _print_warnings(warnings)
     _print_problems(problems)
     if problems:
         raise typer.Exit(1)
+
+
+def _echo_companions(files: list[ModelFile], companions: Companions) -> None:
+    """One line per form or DMN file whose forms or decisions read without a problem."""
+    for file in files:
+        ids = [key for key, name in companions.file_names.items() if name == file.name]
+        if ids:
+            typer.echo(f"{file.name}: valid ({', '.join(ids)})")
+
+
+def _unresolved(defs: Definitions, companions: Companions) -> list[Problem]:
+    """Warnings for the forms and decisions a model's tasks name that are not among the
+    files: offline, niva cannot tell whether they are deployed already."""
+    found: list[Problem] = []
+    for process in executable_processes(defs):
+        for node in process.all_nodes():
+            form = node.niva.form
+            if form is not None and form.form_id and form.form_id not in companions.forms:
+                found.append(
+                    Problem(
+                        message=f"the form {form.form_id!r} is not among these files: deploy "
+                        "its .form file with the model unless it is deployed already",
+                        element_id=node.id,
+                        line=form.line or node.line,
+                    )
+                )
+            called = node.niva.called_decision
+            if (
+                called is not None
+                and called.decision_id
+                and called.decision_id not in companions.decisions
+            ):
+                found.append(
+                    Problem(
+                        message=f"the decision {called.decision_id!r} is not among these files: "
+                        "deploy its .dmn file with the model unless it is deployed already",
+                        element_id=node.id,
+                        line=called.line or node.line,
+                    )
+                )
+    return found
 
 
 @app.command()
@@ -115,6 +195,32 @@ def layout(
         out.write_bytes(xml)
 
 
+@app.command()
+def convert(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    to: Annotated[str, typer.Option("--to", help="The dialect to convert to")] = "camunda8",
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write here, not stdout")] = None,
+) -> None:
+    """Convert a niva-dialect model to the Camunda 8 dialect (zeebe extensions, FEEL).
+
+    What has no faithful translation is listed as ``file:line: element: reason`` on
+    stderr, and nothing is written (exit 1).
+    """
+    if to != "camunda8":
+        typer.echo(f"--to {to}: only camunda8 is supported", err=True)
+        raise typer.Exit(2)
+    try:
+        xml = convert_to_camunda8(file.read_bytes())
+    except ConversionError as exc:
+        for problem in exc.problems:
+            typer.echo(problem.format(str(file)), err=True)
+        raise typer.Exit(1) from exc
+    if out is None:
+        sys.stdout.buffer.write(xml)
+    else:
+        out.write_bytes(xml)
+
+
 def _flow_ids_by_line(defs: Definitions) -> dict[int | None, str | None]:
     flows: dict[int | None, str | None] = {
         f.line: f.id for p in defs.processes for f in p.all_flows()
@@ -133,37 +239,55 @@ def deploy(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate and deploy; identical content keeps its version.
+    """Validate and deploy BPMN files, Camunda Forms (.form) and DMN decisions (.dmn), all
+    or none; identical content keeps its version.
 
-    Through the API (role modeler) one file at a time; with --local into the data
-    directory's store, all files or none.
+    Through the API (role modeler) as one deployment; with --local into the data
+    directory's store.
     """
     if not local:
-        for path in files:
-            call(
-                "POST",
-                "/process-models",
-                url=url,
-                token=token,
-                as_json=as_json,
-                show=_show_deployed,
-                content=path.read_bytes(),
-                headers={"Content-Type": "application/xml", "X-File-Name": path.name},
-            )
+        if len(files) == 1 and files[0].suffix.lower() not in (".form", ".dmn"):
+            request: dict[str, object] = {
+                "content": files[0].read_bytes(),
+                "headers": {"Content-Type": "application/xml", "X-File-Name": files[0].name},
+            }
+        else:
+            request = {"files": [("files", (p.name, p.read_bytes())) for p in files]}
+        call(
+            "POST",
+            "/process-models",
+            url=url,
+            token=token,
+            as_json=as_json,
+            show=_show_deployed,
+            **request,
+        )
         return
     store = local_store()
     try:
-        results = store.deploy(_model_files(files))
+        deployment = store.deploy_files(_model_files(files))
     except ModelInvalidError as exc:
         _print_problems(exc.problems)
         raise typer.Exit(1) from exc
     except ModelTooLargeError as exc:
         typer.echo(f"niva models deploy: {exc}", err=True)
         raise typer.Exit(1) from exc
-    for result in results:
+    for deployed_form in deployment.forms:
+        state = "deployed" if deployed_form.created else "unchanged"
+        form = deployed_form.form
+        typer.echo(f"form {form.form_id} version {form.version} {state} ({form.file_name})")
+    for deployed_decision in deployment.decisions:
+        state = "deployed" if deployed_decision.created else "unchanged"
+        decision = deployed_decision.decision
+        typer.echo(
+            f"decision {decision.decision_id} version {decision.version} {state} "
+            f"({decision.file_name})"
+        )
+    for result in deployment.processes:
         state = "deployed" if result.created else "unchanged"
         model = result.model
         typer.echo(f"{model.process_id} version {model.version} {state} ({model.file_name})")
+    _print_warnings([w for r in deployment.processes for w in r.warnings])
     _sync_schedules(store)
 
 
@@ -226,9 +350,20 @@ def temporal_target() -> str:
 
 
 def _show_deployed(deployed: list[dict[str, object]]) -> None:
+    warnings: list[Problem] = []
     for item in deployed:
         state = "deployed" if item.get("created") else "unchanged"
-        typer.echo(f"{item['id']} version {item['version']} {state}")
+        forms = item.get("forms") or {}
+        uses = (
+            " (forms " + ", ".join(f"{k} v{v}" for k, v in forms.items()) + ")"
+            if isinstance(forms, dict) and forms
+            else ""
+        )
+        typer.echo(f"{item['id']} version {item['version']} {state}{uses}")
+        found = item.get("warnings")
+        if isinstance(found, list):
+            warnings.extend(Problem.model_validate(w) for w in found)
+    _print_warnings(warnings)
 
 
 @app.command("list")
@@ -259,3 +394,6 @@ def export(
         sys.stdout.buffer.write(content)
     else:
         out.write_bytes(content)
+
+
+app.command("simulate")(simulate_command)

@@ -534,6 +534,21 @@ ROWS: list[tuple[str, str]] = [
         'date and time(date("2012-12-24"), time("23:59:00"))',
         'date and time("2012-12-24T23:59:00")',
     ),
+    # date and time(from, timezone): the same instant in that zone; a local one is read there.
+    (
+        'date and time(date and time("2020-07-31T14:27:30@Europe/Berlin"), "America/Los_Angeles")',
+        'date and time("2020-07-31T05:27:30@America/Los_Angeles")',
+    ),
+    (
+        'date and time(date and time("2020-07-31T14:27:30"), "Europe/Stockholm")',
+        'date and time("2020-07-31T14:27:30@Europe/Stockholm")',
+    ),
+    (
+        'date and time(from: date and time("2020-07-31T14:27:30Z"), timezone: "+02:00")',
+        'date and time("2020-07-31T16:27:30+02:00")',
+    ),
+    ('date and time(date and time("2020-07-31T14:27:30Z"), "Mars/Olympus")', "null"),
+    ('date and time(date("2020-07-31"), "Europe/Oslo")', "null"),
     ('duration("P5D")', 'duration("P5D")'),
     ('duration("PT6H")', 'duration("PT6H")'),
     ('duration("P1DT2H30M")', 'duration("P1DT2H30M")'),

@@ -44,6 +44,7 @@ EVERY_EXECUTABLE_ELEMENT = """
     <bpmn:manualTask id="Man"/>
     <bpmn:exclusiveGateway id="X" default="F2"/>
     <bpmn:parallelGateway id="Par"/>
+    <bpmn:inclusiveGateway id="Inc"/>
     <bpmn:eventBasedGateway id="Ev"/>
     <bpmn:intermediateCatchEvent id="CT"><bpmn:timerEventDefinition>
       <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P10W</bpmn:timeDuration>
@@ -51,6 +52,14 @@ EVERY_EXECUTABLE_ELEMENT = """
     <bpmn:intermediateCatchEvent id="CM"><bpmn:messageEventDefinition/>
     </bpmn:intermediateCatchEvent>
     <bpmn:intermediateThrowEvent id="TN"/>
+    <bpmn:intermediateThrowEvent id="TL"><bpmn:linkEventDefinition name="on"/>
+    </bpmn:intermediateThrowEvent>
+    <bpmn:intermediateCatchEvent id="CL"><bpmn:linkEventDefinition name="on"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:intermediateThrowEvent id="TE"><bpmn:escalationEventDefinition/>
+    </bpmn:intermediateThrowEvent>
+    <bpmn:boundaryEvent id="BEsc" attachedToRef="Sub" cancelActivity="false">
+      <bpmn:escalationEventDefinition/></bpmn:boundaryEvent>
     <bpmn:intermediateThrowEvent id="TM"><bpmn:messageEventDefinition/>
     </bpmn:intermediateThrowEvent>
     <bpmn:boundaryEvent id="BT" attachedToRef="U" cancelActivity="false">
@@ -67,11 +76,16 @@ EVERY_EXECUTABLE_ELEMENT = """
     <bpmn:subProcess id="EvSub" triggeredByEvent="true">
       <bpmn:startEvent id="EvSubS"><bpmn:errorEventDefinition/></bpmn:startEvent>
     </bpmn:subProcess>
+    <bpmn:subProcess id="EscSub" triggeredByEvent="true">
+      <bpmn:startEvent id="EscSubS" isInterrupting="false"><bpmn:escalationEventDefinition/>
+      </bpmn:startEvent>
+    </bpmn:subProcess>
     <bpmn:callActivity id="Call" calledElement="other"/>
     <bpmn:endEvent id="E"/>
     <bpmn:endEvent id="EM"><bpmn:messageEventDefinition/></bpmn:endEvent>
     <bpmn:endEvent id="EE"><bpmn:errorEventDefinition/></bpmn:endEvent>
     <bpmn:endEvent id="ET"><bpmn:terminateEventDefinition/></bpmn:endEvent>
+    <bpmn:endEvent id="EEsc"><bpmn:escalationEventDefinition/></bpmn:endEvent>
     <bpmn:dataObject id="DOb"/>
     <bpmn:dataObjectReference id="DO" dataObjectRef="DOb"/>
     <bpmn:dataStoreReference id="DS"/>
@@ -98,44 +112,43 @@ def test_subset_every_executable_element_has_no_blockers() -> None:
     ("body", "element_id", "words"),
     [
         (
-            '<bpmn:inclusiveGateway id="G"/>',
+            '<bpmn:complexGateway id="G"/>',
             "G",
-            "inclusiveGateway is not in niva's executable subset; "
+            "complexGateway is not in niva's executable subset; "
             "use an exclusive or parallel gateway",
         ),
-        ('<bpmn:complexGateway id="G"/>', "G", "complexGateway is not"),
         ('<bpmn:scriptTask id="T"><bpmn:script>x</bpmn:script></bpmn:scriptTask>', "T", "script"),
         ('<bpmn:businessRuleTask id="T"/>', "T", "businessRuleTask is not"),
         ('<bpmn:transaction id="T"/>', "T", "transaction is not"),
         ('<bpmn:adHocSubProcess id="T"/>', "T", "adHocSubProcess is not"),
         (
-            '<bpmn:startEvent id="S"><bpmn:signalEventDefinition/></bpmn:startEvent>',
+            '<bpmn:startEvent id="S"><bpmn:cancelEventDefinition/></bpmn:startEvent>',
             "S",
-            "signalEventDefinition",
+            "cancelEventDefinition",
         ),
         (
-            '<bpmn:boundaryEvent id="B" attachedToRef="X">'
-            "<bpmn:escalationEventDefinition/></bpmn:boundaryEvent>",
+            '<bpmn:startEvent id="B"><bpmn:escalationEventDefinition/></bpmn:startEvent>',
             "B",
             "escalationEventDefinition",
         ),
         (
-            '<bpmn:intermediateCatchEvent id="C"><bpmn:conditionalEventDefinition>'
+            # A process cannot start on a condition (an event subprocess can).
+            '<bpmn:startEvent id="C"><bpmn:conditionalEventDefinition>'
             "<bpmn:condition>x</bpmn:condition></bpmn:conditionalEventDefinition>"
-            "</bpmn:intermediateCatchEvent>",
+            "</bpmn:startEvent>",
             "C",
             "conditionalEventDefinition",
         ),
         (
-            '<bpmn:intermediateThrowEvent id="L"><bpmn:linkEventDefinition name="a"/>'
-            "</bpmn:intermediateThrowEvent>",
+            '<bpmn:endEvent id="L"><bpmn:linkEventDefinition name="a"/></bpmn:endEvent>',
             "L",
             "linkEventDefinition",
         ),
         (
-            '<bpmn:endEvent id="E"><bpmn:compensateEventDefinition/></bpmn:endEvent>',
-            "E",
-            "compensateEventDefinition",
+            '<bpmn:subProcess id="ES" triggeredByEvent="true"><bpmn:startEvent id="CS">'
+            "<bpmn:compensateEventDefinition/></bpmn:startEvent></bpmn:subProcess>",
+            "CS",
+            "compensation event subprocess",
         ),
         ('<bpmn:endEvent id="E"><bpmn:cancelEventDefinition/></bpmn:endEvent>', "E", "cancel"),
         (
@@ -159,7 +172,6 @@ def test_subset_every_executable_element_has_no_blockers() -> None:
             "U",
             "niva:assignment",
         ),
-        ('<bpmn:task id="T" isForCompensation="true"/>', "T", "isForCompensation"),
         (
             '<bpmn:subProcess id="ES" triggeredByEvent="true"><bpmn:startEvent id="S"/>'
             "</bpmn:subProcess>",
@@ -202,9 +214,9 @@ def test_subset_every_executable_element_has_no_blockers() -> None:
         ),
         (
             '<bpmn:subProcess id="Outer"><bpmn:subProcess id="Inner">'
-            '<bpmn:inclusiveGateway id="Deep"/></bpmn:subProcess></bpmn:subProcess>',
+            '<bpmn:complexGateway id="Deep"/></bpmn:subProcess></bpmn:subProcess>',
             "Deep",
-            "inclusiveGateway",
+            "complexGateway",
         ),
     ],
 )
@@ -224,11 +236,11 @@ def test_subset_blocker_names_element_line_and_fix(body: str, element_id: str, w
 def test_subset_kept_elements_survive_round_trip_and_still_block() -> None:
     from process_models.bpmn import write_bpmn
 
-    text = _process_text('    <bpmn:inclusiveGateway id="G" gatewayDirection="Diverging"/>')
+    text = _process_text('    <bpmn:complexGateway id="G" gatewayDirection="Diverging"/>')
     again = read_bpmn(write_bpmn(read_bpmn(text))).processes[0]
     node = again.node("G")
     assert node is not None
-    assert node.kind == "inclusiveGateway"
+    assert node.kind == "complexGateway"
     assert node.attributes == {"gatewayDirection": "Diverging"}
     assert [p.element_id for p in blockers(again)] == ["G"]
 
@@ -264,7 +276,7 @@ def test_subset_collaboration_and_message_flows_do_not_block() -> None:
 
 
 def test_subset_problems_in_document_order_all_reported() -> None:
-    body = """    <bpmn:inclusiveGateway id="A"/>
+    body = """    <bpmn:complexGateway id="A"/>
     <bpmn:scriptTask id="B"/>
     <bpmn:complexGateway id="C"/>"""
     problems = blockers(read_bpmn(_process_text(body)).processes[0])

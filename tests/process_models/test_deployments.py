@@ -157,12 +157,25 @@ def test_call_activity_may_name_a_process_of_the_same_deployment(store: ModelSto
       <bpmn:endEvent id="e"/>
     </bpmn:process>
     """)
-    with pytest.raises(ModelInvalidError, match="'p'"):
-        store.deploy([file(parent)])
-    assert {r.model.process_id for r in store.deploy([file(parent), file(model())])} == {
-        "parent",
-        "p",
-    }
+    together = store.deploy([file(parent), file(model())])
+    assert {r.model.process_id for r in together} == {"parent", "p"}
+    assert all(r.warnings == [] for r in together)
+
+
+def test_call_activity_of_a_process_not_deployed_deploys_with_a_warning(store: ModelStore):
+    parent = bpmn("""
+    <bpmn:process id="parent" isExecutable="true">
+      <bpmn:startEvent id="s"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="c"/>
+      <bpmn:callActivity id="c"><bpmn:extensionElements><niva:calledElement processId="later"/></bpmn:extensionElements></bpmn:callActivity>
+      <bpmn:sequenceFlow id="f2" sourceRef="c" targetRef="e"/>
+      <bpmn:endEvent id="e"/>
+    </bpmn:process>
+    """)
+    [result] = store.deploy([file(parent, name="parent.bpmn")])
+    [warning] = result.warnings
+    assert (warning.file, warning.element_id) == ("parent.bpmn", "c")
+    assert "'later'" in warning.message
 
 
 def test_process_time_zone_defaults():

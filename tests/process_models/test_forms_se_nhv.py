@@ -26,6 +26,7 @@ from process_models.forms.se_nhv import (
     Decision,
     ExpertGroupAppointment,
     ExpertReport,
+    FollowUpCheck,
     FollowUpReview,
     Nomination,
     PermitDecision,
@@ -95,6 +96,7 @@ VALID: dict[type[BaseModel], dict[str, Any]] = {
         "complications": 0,
         "conditions_met": True,
     },
+    FollowUpCheck: {"complete": True},
     FollowUpReview: {"conditions_met": True, "assessment": "Bra."},
     RevocationDecision: {
         "revoke": True,
@@ -221,6 +223,7 @@ BROKEN: list[tuple[str, type[BaseModel], dict[str, Any]]] = [
         AnnualFollowUp,
         changed(AnnualFollowUp, patients_by_home_region={"SE-AB": 1, "SE-M": 1}),
     ),
+    ("follow_up_check_explained", FollowUpCheck, changed(FollowUpCheck, complete=False)),
     (
         "follow_up_review_explained",
         FollowUpReview,

@@ -91,6 +91,7 @@ def test_every_shipped_process_declares_its_starters() -> None:
     assert declared == {
         "se/se_nhv_designation.bpmn": (None, npos),
         "se/se_nhv_permit.bpmn": ("operator", set()),
+        "se/se_nhv_permit.v2.bpmn": ("operator", set()),
         "se/se_nhv_permit_allocation.bpmn": ("operator", set()),
         "no/no_national_service_application.v1.bpmn": (None, rhfs | {"NO-HDIR"}),
         "no/no_national_service_application.v2.bpmn": (None, rhfs | hfs),

@@ -200,6 +200,15 @@ def _body(method: str, path: str) -> dict[str, Any]:
         return {"files": {"file": ("a.txt", b"hello", "text/plain")}}
     if path.endswith("/retry"):
         return {"json": {"variables": {}}}
+    if path.startswith("/signals/"):
+        return {"json": {"variables": {}}}
+    if path == "/messages":
+        return {"json": {"name": "more", "correlation_key": "k-1", "variables": {}}}
+    if path.endswith("/modify"):
+        return {"json": {"start_before": ["Start"], "reason": "test"}}
+    if path == "/migrations":
+        version = {"process_id": "rel_auth", "version": 1}
+        return {"json": {"source": version, "target": version, "instances": ["x"]}}
     return {"json": {"payload": {}}}
 
 

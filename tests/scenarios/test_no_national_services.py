@@ -798,6 +798,7 @@ async def test_v2_approval_by_hod_starts_the_follow_up(
 ):
     cases = cases_real_time
     cases.store.deploy(shipped_files(*ALL_NO_FILES))
+    key = f"ns-hod-{uuid.uuid4().hex[:8]}"  # the Camunda 8 version runs on this server too
     today = datetime.now(OSLO).date()
     soon = datetime.now(OSLO) + timedelta(seconds=2)
     # The round's dates as start variables: the prioritisation opens in two seconds.
@@ -810,7 +811,7 @@ async def test_v2_approval_by_hod_starts_the_follow_up(
             "prioritisation_due": (today + timedelta(days=60)).isoformat(),
             "joint_application_due": (today + timedelta(days=90)).isoformat(),
         },
-        business_key="ns-hod",
+        business_key=key,
     )
     apply = await open_task(handle, "Apply")
     assert apply.due == closes(*(today + timedelta(days=30)).timetuple()[:3])
@@ -836,7 +837,7 @@ async def test_v2_approval_by_hod_starts_the_follow_up(
     assert "Tjenesten rapporterer årlig" in text
     decision_mail = await sent_by(tmp_path, handle.id, "NotifyDecision", 6)
     assert len({m.to for m in decision_mail}) == 6  # four RHFs, the HF, Helsedirektoratet
-    child = await stop_lifecycle(client, "ns-hod")
+    child = await stop_lifecycle(client, key)
     assert child.variables["approved_from"] == f"{today.year + 1}-07-01"
     assert child.variables["kind"] == "behandling"
     await record_history(handle, "no_ns_application_v2_approved")

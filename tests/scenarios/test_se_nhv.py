@@ -353,6 +353,9 @@ async def test_permit_followed_up_for_five_years_then_revoked_at_the_regions_req
         await nhv.cases.complete(
             permit, follow_up.task_id, reported(year - 1), actor=region("SE-AB")
         )
+        # Version 2 (the latest): Socialstyrelsen checks the follow-up is complete first.
+        check = await nhv.open_task(permit, "CheckFollowUp")
+        await nhv.cases.complete(permit, check.task_id, {"complete": True}, actor=OFFICER)
         review = await nhv.open_task(permit, "ReviewFollowUp")
         assert review.due == closes(date(year, 5, 31))
         await nhv.cases.complete(permit, review.task_id, follow_up_review(), actor=OFFICER)
@@ -733,6 +736,8 @@ async def test_permit_kept_after_changed_circumstances_then_revoked_and_readvert
         annual_follow_up(year - 1, conditions_met=False),
         actor=region("SE-O"),
     )
+    check = await nhv.open_task(permit, "CheckFollowUp")
+    await nhv.cases.complete(permit, check.task_id, {"complete": True}, actor=OFFICER)
     review = await nhv.open_task(permit, "ReviewFollowUp")
     await nhv.cases.complete(
         permit, review.task_id, follow_up_review(conditions_met=False), actor=OFFICER

@@ -19,6 +19,7 @@ from workflows.contract import InstanceView
 from workflows.state import (
     ROOT_SCOPE,
     Activity,
+    AuditEntry,
     Incident,
     InstanceState,
     MultiInstanceState,
@@ -210,3 +211,16 @@ def test_case_state_branch_not_taken_stays_unmarked():
     done = {e for e, s in diagram.elements.items() if s.completed}
     assert done == {"Start", "Split", "Taken", "Merge"}
     assert set(diagram.flows_taken) == {"f1", "f2", "f4", "f6"}
+
+
+def test_events_passed_by_a_signal_or_a_condition_are_marked_completed():
+    state = _referring(completed=2)
+    state.audit = [
+        AuditEntry(at=AT, kind="signal", element_id="Deadline", model_version=1),
+        AuditEntry(at=AT, kind="condition", element_id="Rejected", model_version=1),
+    ]
+
+    diagram = case_diagram_state("c", _view(state), state, _process(), UTC_ZONE)
+
+    assert diagram.elements["Deadline"].completed
+    assert diagram.elements["Rejected"].completed

@@ -1,21 +1,37 @@
 """Executable BPMN models drawn by hypothesis from every element niva runs.
 
-A model is drawn as a tree of blocks, each with one way in and one way out: a user task, a
-service task, a wait (timer, message, receive task), an exclusive choice (whose branches may
-also end, terminate or throw a BPMN error), a parallel fork, an event-based race, an
-embedded subprocess, a call activity. Activities carry boundary events (timer by duration
-or cycle, message, error; interrupting or not) and multi-instance loops (parallel or
-sequential, with or without a completion condition and an output collection); the process
-and its subprocesses carry event subprocesses (timer, message and error starts,
-interrupting or not). Built that way, every model is well formed: every node is reachable
-and every path ends.
+A model is drawn as a tree of blocks, each with one way in and one way out: a user task
+(possibly compensable, with a user task as its compensation handler), a service task, a
+script task, a business rule task, a wait (timer, message, signal or conditional catch,
+receive task), a link throw and its catch, an escalation or compensation throw, an
+exclusive choice (whose branches may also end, terminate, throw a BPMN error or end in an
+escalation), a parallel fork, an inclusive fork and join, an event-based race, an embedded
+subprocess, a call activity. Activities carry boundary events (timer by duration or cycle,
+message, conditional, error; escalation on subprocesses; interrupting or not) and
+multi-instance loops (parallel or sequential, with or without a completion condition and an
+output collection); the process and its subprocesses carry event subprocesses (timer,
+message, error, escalation and conditional starts, interrupting or not). Built that way,
+every model is well formed: every node is reachable and every path ends.
 
 `render` writes the tree as one BPMN document holding the process and, when it calls one,
 a second generated process (the child) deployed alongside. Everything a model reads is in
 its start variables: ``items`` (the multi-instance collection), ``g<n>`` (what the choice
-``Choice<n>`` tests, 0 at first; a payload of 1 or 2 takes branch 1 or 2) and
+``Choice<n>`` tests, 0 at first; a payload of 1 or 2 takes branch 1 or 2),
 ``b_<service task id>`` (what the service task does: ``ok``, ``fail``, or ``error:<code>``;
-an operator's retry can set it to ``ok``).
+an operator's retry can set it to ``ok``), ``c<n>`` (a computed timer cycle), ``k<n>``
+(the list the condition of branch 1 of ``Choice<n>`` iterates over, twice nested), ``v<n>``
+(what a conditional event waits to be at least 1) and ``v<n>_<i>`` (1 takes branch ``i``
+of ``Inclusive<n>``), all 0 at first and set by payloads like ``g<n>``, and ``employees``
+(the input of the decision the business rule tasks call, `DECISION` in
+`tests.support.dmn.FEES`, which is deployed with the models).
+
+Timers last seconds (the cases run in real time). Some models cross the limits a case runs
+under (`LIMITS`, small so that crossing them is cheap): a collection of more than
+`LIMITS.max_multi_instance` items, a computed cycle shorter than `LIMITS.min_cycle_seconds`,
+a condition over a list long enough to cost more than `LIMITS.expression_cost`. Each such
+crossing is an incident (``limit`` or ``expression``) that `RenderedModel.incident_kinds`
+allows for that model only, and `RenderedModel.repairs` says how an operator's retry fixes
+it.
 
 `generated_service` is the activity behind the ``generated`` task type those service tasks
 use.
@@ -32,21 +48,33 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.service_call import bpmn_error
+from process_models.limits import EngineLimits
 from service_contract import ServiceCall
 
 __all__ = [
+    "DECISION",
+    "DEPLOY_MIN_CYCLE_SECONDS",
     "ERROR_CODES",
+    "ESCALATION_CODES",
+    "LIMITS",
     "TASK_TYPE",
     "Boundary",
     "Call",
     "Choice",
+    "Compensate",
+    "Condition",
+    "Escalate",
     "EventSubprocess",
     "Fork",
     "GeneratedModel",
+    "Inclusive",
+    "Link",
     "Multi",
     "Process",
     "Race",
     "RenderedModel",
+    "Rule",
+    "Script",
     "ServiceTask",
     "SubProcess",
     "UserTask",
@@ -57,10 +85,23 @@ __all__ = [
 ]
 
 TASK_TYPE = "generated"
+DECISION = "applicant_category"
+"""The decision the business rule tasks call (in `tests.support.dmn.FEES`)."""
 ERROR_CODES = ("E1", "E2")
+LIMITS = EngineLimits(max_multi_instance=2, min_cycle_seconds=2, expression_cost=1_000)
+"""The limits generated cases run under: small, so that crossing one is cheap."""
+DEPLOY_MIN_CYCLE_SECONDS = 2
+"""The shortest literal cycle the generated models use (their store must allow it)."""
+_SHORT_CYCLE = "R/PT1S"
+"""A computed cycle below `LIMITS.min_cycle_seconds`: an ``expression`` incident."""
+_REPAIRED_CYCLE = "R2/PT2S"
+_COSTLY = list(range(50))
+"""50² steps for two nested comprehensions: more than `LIMITS.expression_cost`."""
+_CHEAP = [0, 1]
 
 TimerSpec: TypeAlias = tuple[Literal["timeDuration", "timeCycle"], str]
-Trigger = Literal["timer", "message", "error"]
+Trigger = Literal["timer", "message", "error", "escalation", "condition"]
+ESCALATION_CODES = ("LATE", "COST")
 
 
 # --- the tree -----------------------------------------------------------------------------
@@ -94,6 +135,8 @@ class Multi:
 class UserTask:
     boundaries: tuple[Boundary, ...] = ()
     multi: Multi | None = None
+    compensable: bool = False
+    """With a compensation boundary event and a user task as its handler."""
 
 
 @dataclass(frozen=True)
@@ -105,9 +148,9 @@ class ServiceTask:
 
 @dataclass(frozen=True)
 class Wait:
-    """An intermediate timer or message catch event, or a receive task."""
+    """An intermediate timer, message or signal catch event, or a receive task."""
 
-    trigger: Literal["timer", "message", "receive"] = "timer"
+    trigger: Literal["timer", "message", "receive", "signal"] = "timer"
     timer: TimerSpec = ("timeDuration", "P1D")
     message: int = 0
 
@@ -118,6 +161,52 @@ class Choice:
     later branch may instead end (``end``), terminate, or throw ``error:<code>``."""
 
     branches: tuple[tuple[tuple[Block, ...], str], ...] = (((), "continue"), ((), "continue"))
+    costly: bool = False
+    """Whether the list branch 1's condition iterates over is too long to evaluate."""
+
+
+@dataclass(frozen=True)
+class Inclusive:
+    """An inclusive gateway: branch ``i`` is taken when ``v<n>_<i>`` is 1 (a payload sets
+    it), the default flow (straight to the join) when none is; the join waits only for
+    the tokens that can still arrive."""
+
+    branches: tuple[tuple[Block, ...], ...] = ((), ())
+
+
+@dataclass(frozen=True)
+class Script:
+    """A script task computing a variable from the start variables."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A business rule task calling the ``applicant_category`` decision of
+    `tests.support.dmn.FEES` (deployed with every generated model) on ``employees``."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link throw event and the catch event it jumps to."""
+
+
+@dataclass(frozen=True)
+class Escalate:
+    """An intermediate escalation throw event; the path goes on (caught or not)."""
+
+    code: str = "LATE"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A conditional intermediate catch event waiting for ``v<n>`` to be at least 1 (a
+    payload of a task completion or message sets it)."""
+
+
+@dataclass(frozen=True)
+class Compensate:
+    """An intermediate compensation throw: every completed compensable activity of the
+    scope runs its handler (a user task), the last completed first."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +250,23 @@ class Call:
     multi: Multi | None = None
 
 
-Block: TypeAlias = UserTask | ServiceTask | Wait | Choice | Fork | Race | SubProcess | Call
+Block: TypeAlias = (
+    UserTask
+    | ServiceTask
+    | Wait
+    | Choice
+    | Fork
+    | Race
+    | SubProcess
+    | Call
+    | Inclusive
+    | Script
+    | Rule
+    | Link
+    | Escalate
+    | Condition
+    | Compensate
+)
 
 
 @dataclass(frozen=True)
@@ -182,8 +287,9 @@ class GeneratedModel:
 
 # --- drawing ------------------------------------------------------------------------------
 
-_DURATIONS = ("PT1H", "P1D", "P3D")
-_CYCLES = ("R2/PT12H", "R/P1D")
+_DURATIONS = ("PT1S", "PT2S", "PT3S")
+_CYCLES = ("R2/PT2S", "R/PT3S", f"={_REPAIRED_CYCLE}", f"={_SHORT_CYCLE}")
+"""Literal cycles, and cycles computed from a variable (``=`` and its value)."""
 _BEHAVIOURS = ("ok", "fail", "error:E1", "error:E2")
 
 
@@ -207,15 +313,22 @@ def _timer(draw: Callable[..., Any], *, cycle: bool) -> TimerSpec:
 
 
 def _boundaries(
-    draw: Callable[..., Any], budget: _Budget, *, can_throw: bool, in_fork: bool
+    draw: Callable[..., Any],
+    budget: _Budget,
+    *,
+    can_throw: bool,
+    in_fork: bool,
+    escalates: bool = False,
 ) -> tuple[Boundary, ...]:
     result = []
     for _ in range(draw(st.integers(0, 2))):
         if not budget.take(2):
             break
-        triggers: list[Trigger] = (
-            ["timer", "message", "error"] if can_throw else ["timer", "message"]
-        )
+        triggers: list[Trigger] = ["timer", "message", "condition"]
+        if can_throw:
+            triggers.append("error")
+        if escalates:
+            triggers.append("escalation")
         trigger = draw(st.sampled_from(triggers))
         interrupting = True if trigger == "error" else draw(st.booleans())
         then = _blocks(draw, budget, depth=2, allow_call=False, most=1, in_fork=in_fork)
@@ -227,11 +340,15 @@ def _boundaries(
                 rejoin=rejoin,
                 timer=_timer(draw, cycle=not interrupting),
                 message=draw(st.integers(0, 3)),
-                error_code=draw(st.sampled_from((None, *ERROR_CODES))),
+                error_code=draw(st.sampled_from((None, *_codes(trigger)))),
                 then=then,
             )
         )
     return tuple(result)
+
+
+def _codes(trigger: Trigger) -> tuple[str, ...]:
+    return ESCALATION_CODES if trigger == "escalation" else ERROR_CODES
 
 
 def _multi(draw: Callable[..., Any], *, outputs: tuple[str, ...]) -> Multi | None:
@@ -249,7 +366,9 @@ def _handlers(draw: Callable[..., Any], budget: _Budget) -> tuple[EventSubproces
     for _ in range(draw(st.integers(0, 2))):
         if not budget.take(3):
             break
-        trigger: Trigger = draw(st.sampled_from(("timer", "message", "error")))
+        trigger: Trigger = draw(
+            st.sampled_from(("timer", "message", "error", "escalation", "condition"))
+        )
         # An error start is always interrupting (BPMN).
         interrupting = True if trigger == "error" else draw(st.booleans())
         result.append(
@@ -258,14 +377,31 @@ def _handlers(draw: Callable[..., Any], budget: _Budget) -> tuple[EventSubproces
                 interrupting=interrupting,
                 timer=_timer(draw, cycle=not interrupting),
                 message=draw(st.integers(0, 3)),
-                error_code=draw(st.sampled_from((None, *ERROR_CODES))),
+                error_code=draw(st.sampled_from((None, *_codes(trigger)))),
                 body=_blocks(draw, budget, depth=2, allow_call=False, most=1),
             )
         )
     return tuple(result)
 
 
-_KINDS = ("user", "service", "wait", "choice", "fork", "race", "sub", "call")
+_KINDS = (
+    "user",
+    "service",
+    "wait",
+    "choice",
+    "fork",
+    "race",
+    "sub",
+    "call",
+    "inclusive",
+    "script",
+    "rule",
+    "link",
+    "escalate",
+    "condition",
+    "compensate",
+)
+_LEAVES = ("user", "service", "wait", "call", "script", "rule", "link", "escalate", "condition")
 
 
 def _block(
@@ -273,7 +409,7 @@ def _block(
 ) -> Block:
     kinds = [k for k in _KINDS if allow_call or k != "call"]
     if depth >= 2:
-        kinds = [k for k in kinds if k in ("user", "service", "wait", "call")]
+        kinds = [k for k in kinds if k in _LEAVES]
     kind = draw(st.sampled_from(kinds))
     if kind == "service":
         return ServiceTask(
@@ -283,7 +419,7 @@ def _block(
         )
     if kind == "wait":
         return Wait(
-            trigger=draw(st.sampled_from(("timer", "message", "receive"))),
+            trigger=draw(st.sampled_from(("timer", "message", "receive", "signal"))),
             timer=_timer(draw, cycle=False),
             message=draw(st.integers(0, 3)),
         )
@@ -293,12 +429,14 @@ def _block(
         ]
         # In a parallel branch a plain end would leave the join waiting for ever.
         ends = ("continue", "terminate", "error:E1", "error:E2")
+        # An escalation end ends its path like a plain end (caught or not).
+        ends_here = (*ends, "end", *(f"escalation:{c}" for c in ESCALATION_CODES))
         for _ in range(draw(st.integers(1, 2))):
-            end = draw(st.sampled_from(ends if in_fork else (*ends, "end")))
+            end = draw(st.sampled_from(ends if in_fork else ends_here))
             branches.append(
                 (_blocks(draw, budget, depth + 1, allow_call, most=2, in_fork=in_fork), end)
             )
-        return Choice(branches=tuple(branches))
+        return Choice(branches=tuple(branches), costly=draw(st.integers(0, 7)) == 0)
     if kind == "fork" and budget.take(2):
         count = draw(st.integers(2, 3))
         return Fork(
@@ -307,6 +445,26 @@ def _block(
                 for _ in range(count)
             )
         )
+    if kind == "inclusive" and budget.take(2):
+        count = draw(st.integers(1, 3))
+        return Inclusive(
+            branches=tuple(
+                _blocks(draw, budget, depth + 1, allow_call, most=2, in_fork=True)
+                for _ in range(count)
+            )
+        )
+    if kind == "script":
+        return Script()
+    if kind == "rule":
+        return Rule()
+    if kind == "link" and budget.take(1):
+        return Link()
+    if kind == "escalate":
+        return Escalate(code=draw(st.sampled_from(ESCALATION_CODES)))
+    if kind == "condition":
+        return Condition()
+    if kind == "compensate":
+        return Compensate()
     if kind == "race" and budget.take(4):
         return Race(
             timer=_timer(draw, cycle=False),
@@ -319,7 +477,7 @@ def _block(
         return SubProcess(
             body=body or (UserTask(),),
             handlers=_handlers(draw, budget),
-            boundaries=_boundaries(draw, budget, can_throw=True, in_fork=in_fork),
+            boundaries=_boundaries(draw, budget, can_throw=True, in_fork=in_fork, escalates=True),
             multi=_multi(draw, outputs=()),
         )
     if kind == "call":
@@ -330,6 +488,7 @@ def _block(
     return UserTask(
         boundaries=_boundaries(draw, budget, can_throw=False, in_fork=in_fork),
         multi=_multi(draw, outputs=("payload",)),
+        compensable=draw(st.integers(0, 2)) == 0 and budget.take(1),
     )
 
 
@@ -346,7 +505,11 @@ def _blocks(
     for _ in range(draw(st.integers(0, most))):
         if not budget.take(1):
             break
-        blocks.append(_block(draw, budget, depth, allow_call, in_fork))
+        block = _block(draw, budget, depth, allow_call, in_fork)
+        blocks.append(block)
+        # A compensation throw right after a compensable task, often enough to see both.
+        if isinstance(block, UserTask) and block.compensable and draw(st.integers(0, 3)):
+            blocks.append(Compensate())
     return tuple(blocks)
 
 
@@ -366,6 +529,7 @@ def generated_models(draw: Callable[..., Any], *, max_nodes: int = 25) -> Genera
     child = None
     if _calls(main.body) or any(_calls(h.body) for h in main.handlers):
         child = _process(draw, _Budget(8), allow_call=False)
+    # Three items are more than LIMITS.max_multi_instance.
     items = tuple(draw(st.lists(st.sampled_from("abc"), max_size=3, unique=True)))
     return GeneratedModel(main=main, child=child, items=items)
 
@@ -374,9 +538,9 @@ def _calls(blocks: tuple[Block, ...]) -> bool:
     for block in blocks:
         if isinstance(block, Call):
             return True
-        if isinstance(block, Choice | Fork):
+        if isinstance(block, Choice | Fork | Inclusive):
             nested = [b for b, *_ in block.branches] if isinstance(block, Choice) else []
-            if isinstance(block, Fork):
+            if isinstance(block, Fork | Inclusive):
                 nested = list(block.branches)
             if any(_calls(b) for b in nested):
                 return True
@@ -407,6 +571,17 @@ class RenderedModel:
     fire_once: list[str] = field(default_factory=list)
     """Start events of the processes' own timeDuration event subprocesses: each process
     instance runs them once at most."""
+    incident_kinds: set[str] = field(default_factory=set)
+    """The kinds of incident this model may raise beyond a failing service task or child
+    case: ``limit`` (an oversized collection), ``expression`` (a short computed cycle, a
+    costly condition)."""
+    repairs: dict[str, Any] = field(default_factory=dict)
+    """Variables an operator's retry sets to bring the model within `LIMITS`."""
+    compensators: list[str] = field(default_factory=list)
+    """The compensation handlers (user tasks), each run at most once per completion."""
+    joins: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    """Each inclusive join (outside paths that may run twice in one scope), with the nodes
+    between its fork and it that can still reach it, and the nodes after it."""
 
 
 @dataclass
@@ -435,8 +610,16 @@ class _Writer:
         self.services: dict[str, str] = {}
         self.choices: list[str] = []
         self.fire_once: list[str] = []
+        self.incident_kinds: set[str] = set()
+        self.repairs: dict[str, Any] = {}
         self.nodes = 0
         self.child_id = ""
+        self.compensators: list[str] = []
+        self.joins: list[tuple[str, str]] = []
+        self.edges: list[tuple[str, str]] = []
+        self.repeatable = 0
+        """Above 0 while rendering a path that may run more than once in one scope (after
+        a non-interrupting boundary event, in an event subprocess)."""
 
     def id(self, kind: str) -> str:
         self.seq += 1
@@ -448,6 +631,7 @@ class _Writer:
 
     def flow(self, c: _Container, out: _Out, target: str) -> None:
         flow_id = out.flow_id or self.id("f")
+        self.edges.append((out.node, target))
         if out.condition is None:
             c.flows.append(
                 f'<bpmn:sequenceFlow id="{flow_id}" sourceRef="{out.node}" targetRef="{target}"/>'
@@ -472,6 +656,9 @@ class _Writer:
             inner = "<bpmn:terminateEventDefinition/>"
         elif how.startswith("error:"):
             inner = f'<bpmn:errorEventDefinition errorRef="Err_{how.removeprefix("error:")}"/>'
+        elif how.startswith("escalation:"):
+            code = how.removeprefix("escalation:")
+            inner = f'<bpmn:escalationEventDefinition escalationRef="Esc_{code}"/>'
         else:
             inner = ""
         self.node(c, f'<bpmn:endEvent id="{end_id}" name="{end_id}">{inner}</bpmn:endEvent>')
@@ -480,7 +667,70 @@ class _Writer:
     def block(self, c: _Container, block: Block, out: _Out) -> _Out:
         if isinstance(block, UserTask):
             task = self.id("Task")
-            return self.activity(c, "userTask", task, "", "", block.boundaries, block.multi, out)
+            exit = self.activity(c, "userTask", task, "", "", block.boundaries, block.multi, out)
+            if block.compensable:
+                self.compensation(c, task)
+            return exit
+        if isinstance(block, Inclusive):
+            return self.inclusive(c, block, out)
+        if isinstance(block, Script):
+            script = self.id("Script")
+            self.node(
+                c,
+                f'<bpmn:scriptTask id="{script}"><bpmn:extensionElements>'
+                f'<niva:script expression="=1 + 2" resultVariable="s_{script}"/>'
+                "</bpmn:extensionElements></bpmn:scriptTask>",
+            )
+            self.flow(c, out, script)
+            return _Out(script)
+        if isinstance(block, Rule):
+            rule = self.id("Rule")
+            self.variables["employees"] = 5
+            self.node(
+                c,
+                f'<bpmn:businessRuleTask id="{rule}"><bpmn:extensionElements>'
+                f'<niva:calledDecision decisionId="{DECISION}" resultVariable="d_{rule}"/>'
+                "</bpmn:extensionElements></bpmn:businessRuleTask>",
+            )
+            self.flow(c, out, rule)
+            return _Out(rule)
+        if isinstance(block, Link):
+            throw, catch = self.id("LinkThrow"), self.id("LinkCatch")
+            for tag, element in (
+                ("intermediateThrowEvent", throw),
+                ("intermediateCatchEvent", catch),
+            ):
+                self.node(
+                    c,
+                    f'<bpmn:{tag} id="{element}"><bpmn:linkEventDefinition name="L{throw}"/>'
+                    f"</bpmn:{tag}>",
+                )
+            self.flow(c, out, throw)
+            return _Out(catch)
+        if isinstance(block, Escalate | Compensate):
+            throw = self.id("Escalate" if isinstance(block, Escalate) else "Compensate")
+            definition = (
+                f'<bpmn:escalationEventDefinition escalationRef="Esc_{block.code}"/>'
+                if isinstance(block, Escalate)
+                else "<bpmn:compensateEventDefinition/>"
+            )
+            self.node(
+                c,
+                f'<bpmn:intermediateThrowEvent id="{throw}">{definition}'
+                "</bpmn:intermediateThrowEvent>",
+            )
+            self.flow(c, out, throw)
+            return _Out(throw)
+        if isinstance(block, Condition):
+            wait = self.id("Condition")
+            definition = self.definition("condition", ("timeDuration", "P1D"), 0, None)
+            self.node(
+                c,
+                f'<bpmn:intermediateCatchEvent id="{wait}">{definition}'
+                "</bpmn:intermediateCatchEvent>",
+            )
+            self.flow(c, out, wait)
+            return _Out(wait)
         if isinstance(block, ServiceTask):
             task = self.id("Service")
             self.variables[f"b_{task}"] = block.behaviour
@@ -557,7 +807,9 @@ class _Writer:
                 f'<bpmn:boundaryEvent id="{event}" attachedToRef="{element_id}"{cancel}>'
                 f"{definition}</bpmn:boundaryEvent>",
             )
+            self.repeatable += not boundary.interrupting
             path = self.seq_of(c, boundary.then, _Out(event))
+            self.repeatable -= not boundary.interrupting
             if boundary.rejoin:
                 self.flow(c, path, exit.node)
             else:
@@ -588,12 +840,30 @@ class _Writer:
     ) -> str:
         if trigger == "timer":
             kind, value = timer
+            if value.startswith("="):
+                variable = f"c{self.seq}"
+                self.variables[variable] = value.removeprefix("=")
+                self.repairs[variable] = _REPAIRED_CYCLE
+                if value == f"={_SHORT_CYCLE}":
+                    self.incident_kinds.add("expression")
+                value = f"={variable}"
             return (
                 f"<bpmn:timerEventDefinition><bpmn:{kind}>{value}</bpmn:{kind}>"
                 "</bpmn:timerEventDefinition>"
             )
         if trigger == "message":
             return f'<bpmn:messageEventDefinition messageRef="Msg_{message}"/>'
+        if trigger == "condition":
+            variable = f"v{self.seq}"
+            self.variables[variable] = 0
+            self.choices.append(variable)
+            return (
+                '<bpmn:conditionalEventDefinition><bpmn:condition xsi:type="bpmn:tFormalExpression">'
+                f"={variable} &gt;= 1</bpmn:condition></bpmn:conditionalEventDefinition>"
+            )
+        if trigger == "escalation":
+            ref = f' escalationRef="Esc_{error_code}"' if error_code else ""
+            return f"<bpmn:escalationEventDefinition{ref}/>"
         ref = f' errorRef="Err_{error_code}"' if error_code else ""
         return f"<bpmn:errorEventDefinition{ref}/>"
 
@@ -601,6 +871,12 @@ class _Writer:
         wait = self.id("Wait")
         if block.trigger == "receive":
             self.node(c, f'<bpmn:receiveTask id="{wait}" messageRef="Msg_{block.message}"/>')
+        elif block.trigger == "signal":
+            self.node(
+                c,
+                f'<bpmn:intermediateCatchEvent id="{wait}"><bpmn:signalEventDefinition '
+                f'signalRef="Sig_{block.message % 2}"/></bpmn:intermediateCatchEvent>',
+            )
         else:
             definition = self.definition(block.trigger, block.timer, block.message, None)
             self.node(
@@ -619,11 +895,17 @@ class _Writer:
         merge = self.id("Merge")
         self.flow(c, out, gateway)
         default = self.id("f")
+        costly = f"k{self.seq}"
+        self.variables[costly] = _COSTLY if block.costly else _CHEAP
+        self.repairs[costly] = _CHEAP
+        if block.costly:
+            self.incident_kinds.add("expression")
         for index, (blocks, end) in enumerate(block.branches):
+            condition = f"={variable} == {index}"
+            if index == 1:
+                condition += f" &amp;&amp; {costly}.all(x, {costly}.all(y, x + y &gt;= 0))"
             first = (
-                _Out(gateway, flow_id=default)
-                if index == 0
-                else _Out(gateway, condition=f"={variable} == {index}")
+                _Out(gateway, flow_id=default) if index == 0 else _Out(gateway, condition=condition)
             )
             last = self.seq_of(c, blocks, first)
             if end == "continue":
@@ -633,6 +915,37 @@ class _Writer:
         self.node(c, f'<bpmn:exclusiveGateway id="{gateway}" default="{default}"/>')
         self.node(c, f'<bpmn:exclusiveGateway id="{merge}"/>')
         return _Out(merge)
+
+    def compensation(self, c: _Container, task: str) -> None:
+        """A compensation boundary event on ``task`` and its handler, a user task."""
+        event, handler = self.id("Undo"), self.id("Compensation")
+        self.compensators.append(handler)
+        self.node(
+            c,
+            f'<bpmn:boundaryEvent id="{event}" attachedToRef="{task}">'
+            "<bpmn:compensateEventDefinition/></bpmn:boundaryEvent>",
+        )
+        self.node(c, f'<bpmn:userTask id="{handler}" isForCompensation="true"/>')
+        c.flows.append(
+            f'<bpmn:association id="{self.id("Assoc")}" sourceRef="{event}" targetRef="{handler}"/>'
+        )
+
+    def inclusive(self, c: _Container, block: Inclusive, out: _Out) -> _Out:
+        fork, join = self.id("Inclusive"), self.id("InclusiveJoin")
+        default = self.id("f")
+        self.flow(c, out, fork)
+        for index, branch in enumerate(block.branches):
+            variable = f"v{fork.removeprefix('Inclusive')}_{index}"
+            self.variables[variable] = 0
+            self.choices.append(variable)
+            first = _Out(fork, condition=f"={variable} == 1")
+            self.flow(c, self.seq_of(c, branch, first), join)
+        self.flow(c, _Out(fork, flow_id=default), join)
+        self.node(c, f'<bpmn:inclusiveGateway id="{fork}" default="{default}"/>')
+        self.node(c, f'<bpmn:inclusiveGateway id="{join}"/>')
+        if not self.repeatable:
+            self.joins.append((fork, join))
+        return _Out(join)
 
     def race(self, c: _Container, block: Race, out: _Out) -> _Out:
         gateway, merge = self.id("Race"), self.id("Merge")
@@ -668,7 +981,9 @@ class _Writer:
         self.node(
             inner, f'<bpmn:startEvent id="{start}"{interrupting}>{definition}</bpmn:startEvent>'
         )
+        self.repeatable += 1
         self.end(inner, self.seq_of(inner, handler.body, _Out(start)))
+        self.repeatable -= 1
         self.node(
             c,
             f'<bpmn:subProcess id="{sub}" triggeredByEvent="true">{inner.xml()}</bpmn:subProcess>',
@@ -695,16 +1010,29 @@ def render(model: GeneratedModel, process_id: str) -> RenderedModel:
     processes = [writer.process(process_id, model.main)]
     if model.child is not None and child_id is not None:
         processes.append(writer.process(child_id, model.child))
-    declarations = [f'<bpmn:message id="Msg_{n}" name="m{n}"/>' for n in range(4)] + [
-        f'<bpmn:error id="Err_{code}" name="{code}" errorCode="{code}"/>' for code in ERROR_CODES
-    ]
+    declarations = (
+        [f'<bpmn:message id="Msg_{n}" name="m{n}"/>' for n in range(4)]
+        + [f'<bpmn:signal id="Sig_{n}" name="s{n}"/>' for n in range(2)]
+        + [
+            f'<bpmn:error id="Err_{code}" name="{code}" errorCode="{code}"/>'
+            for code in ERROR_CODES
+        ]
+        + [
+            f'<bpmn:escalation id="Esc_{code}" name="{code}" escalationCode="{code}"/>'
+            for code in ESCALATION_CODES
+        ]
+    )
     xml = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-        'xmlns:niva="urn:niva:bpmn:1" id="defs" targetNamespace="urn:niva:generated">\n'
+        'xmlns:niva="urn:niva:bpmn:1" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'id="defs" targetNamespace="urn:niva:generated">\n'
         + "\n".join(declarations + processes)
         + "\n</bpmn:definitions>\n"
     )
+    if len(model.items) > LIMITS.max_multi_instance and _multi_instance(model):
+        writer.incident_kinds.add("limit")
+        writer.repairs["items"] = list(model.items[: LIMITS.max_multi_instance])
     return RenderedModel(
         xml=xml,
         process_id=process_id,
@@ -714,7 +1042,58 @@ def render(model: GeneratedModel, process_id: str) -> RenderedModel:
         choices=writer.choices,
         nodes=writer.nodes,
         fire_once=writer.fire_once,
+        incident_kinds=writer.incident_kinds,
+        repairs=writer.repairs,
+        compensators=writer.compensators,
+        joins=_join_regions(writer.joins, writer.edges),
     )
+
+
+def _join_regions(
+    joins: list[tuple[str, str]], edges: list[tuple[str, str]]
+) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """For each inclusive join: the nodes between its fork and it from which it can still
+    be reached, and the nodes after it: those that no path reaches but through it (a
+    parallel join after it is not one, a token of another branch waits there)."""
+    forward: dict[str, set[str]] = {}
+    backward: dict[str, set[str]] = {}
+    for source, target in edges:
+        forward.setdefault(source, set()).add(target)
+        backward.setdefault(target, set()).add(source)
+
+    def reach(start: str, graph: dict[str, set[str]], avoid: str = "") -> set[str]:
+        seen: set[str] = set()
+        pending = [start]
+        while pending:
+            for nxt in sorted(graph.get(pending.pop(), ())):
+                if nxt not in seen and nxt != avoid:
+                    seen.add(nxt)
+                    pending.append(nxt)
+        return seen
+
+    # Start events, boundary events and event subprocess starts: nothing flows into them.
+    sources = sorted(set(forward) - set(backward))
+
+    regions = {}
+    for fork, join in joins:
+        between = (reach(fork, forward) & reach(join, backward)) - {fork, join}
+        around = {n for source in sources for n in reach(source, forward, avoid=join)}
+        regions[join] = (frozenset(between), frozenset(reach(join, forward) - around))
+    return regions
+
+
+def _multi_instance(model: GeneratedModel) -> bool:
+    """Whether any activity of the model (or its child) loops over ``items``."""
+    pending: list[Any] = [model.main, model.child]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, tuple | list):
+            pending.extend(item)
+        elif isinstance(item, Multi):
+            return True
+        elif item is not None and hasattr(item, "__dataclass_fields__"):
+            pending.extend(getattr(item, name) for name in item.__dataclass_fields__)
+    return False
 
 
 # --- the activity -------------------------------------------------------------------------

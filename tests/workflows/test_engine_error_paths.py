@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -24,6 +23,7 @@ from activities.service_call import bpmn_error
 from process_models.deployments import ModelSource
 from process_models.registry import TaskType
 from service_contract import ServiceCall
+from tests.support.case_waits import ended, retry, until_state
 from tests.workflows import activities_for_tests
 from tests.workflows.activities_for_tests import CALLS
 from tests.workflows.harness import (
@@ -34,7 +34,7 @@ from tests.workflows.harness import (
     registry_with_test_types,
     running_cases,
 )
-from workflows.contract import InstanceResult, RetryIncidentInput, StartInstanceInput
+from workflows.contract import InstanceResult, StartInstanceInput
 from workflows.state import InstanceState
 
 
@@ -67,32 +67,6 @@ async def cases(time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_pat
         registry=registry,
     ) as running:
         yield running
-
-
-async def until_state(
-    cases: Cases, handle: WorkflowHandle[Any, Any], check: Any, within: float = 20.0
-) -> InstanceState:
-    """The case's state once ``check(state)`` holds (an activity runs on its own time)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        state = await cases.internal(handle)
-        if check(state):
-            return state
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not reached in time; state: {state}")
-        await asyncio.sleep(0.1)
-
-
-async def ended(handle: WorkflowHandle[Any, InstanceResult]) -> InstanceResult:
-    """The case's result; a case that strands fails the test instead of hanging it."""
-    return await asyncio.wait_for(handle.result(), timeout=30)
-
-
-async def retry(handle: WorkflowHandle[Any, Any], incident_id: str, **variables: Any) -> None:
-    await handle.execute_update(
-        "retry_incident",
-        RetryIncidentInput(incident_id=incident_id, variables=variables, actor=OFFICER),
-    )
 
 
 def caught_by(state: InstanceState) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,17 +26,13 @@ from process_models.limits import EngineLimits
 from process_models.store import FileBlobStore
 from starter.cases import StartTooLargeError, instance_id
 from starter.settings import WorkerSettings
+from tests.support.case_waits import cancel, incident, retry, until
+from tests.support.in_flight import activities_in_flight
 from tests.workflows import activities_for_tests
-from tests.workflows.harness import OFFICER, Cases, bpmn, registry_with_test_types, running_cases
+from tests.workflows.harness import Cases, bpmn, registry_with_test_types, running_cases
 from workflows import search_attributes as sa
 from workflows.candidates import Actor
-from workflows.contract import (
-    CancelInput,
-    IncidentView,
-    InstanceView,
-    RetryIncidentInput,
-    StartInstanceInput,
-)
+from workflows.contract import StartInstanceInput
 from workflows.visibility import MAX_LIST_BYTES, TRUNCATED
 
 
@@ -47,44 +42,6 @@ async def cases(client: Client, task_queue: str, tmp_path: Path):
         client, task_queue, tmp_path, activities=activities_for_tests.ALL
     ) as running:
         yield running
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.2)
-
-
-async def incident(handle: WorkflowHandle[Any, Any], within: float = 20.0) -> IncidentView:
-    """The case's first incident, once it has one (the case answers queries throughout)."""
-    found: list[IncidentView] = []
-
-    async def has_incident() -> bool:
-        found[:] = (await Cases.view(handle)).incidents
-        return bool(found)
-
-    await until(has_incident, within)
-    return found[0]
-
-
-async def retry(
-    handle: WorkflowHandle[Any, Any], incident_id: str, variables: dict[str, Any] | None = None
-) -> None:
-    await handle.execute_update(
-        "retry_incident",
-        RetryIncidentInput(incident_id=incident_id, variables=variables or {}, actor=OFFICER),
-        result_type=IncidentView,
-    )
-
-
-async def cancel(handle: WorkflowHandle[Any, Any]) -> InstanceView:
-    view = await handle.execute_update(
-        "cancel", CancelInput(reason="limit test", actor=OFFICER), result_type=InstanceView
-    )
-    await handle.result()
-    return view
 
 
 # --- multi-instance cardinality and search attributes ----------------------------------------
@@ -116,7 +73,7 @@ async def test_multi_instance_above_the_limit_is_an_incident_at_creation(cases: 
     assert (parked.kind, parked.element_id) == ("limit", "ReferralResponse")
     assert "1,001 instances, more than the 1,000" in parked.message
     assert (await Cases.view(handle)).open_tasks == []
-    await retry(handle, parked.incident_id, {"regions": ["SE-AB", "SE-C"]})
+    await retry(handle, parked.incident_id, regions=["SE-AB", "SE-C"])
 
     async def two_open() -> bool:
         return len((await Cases.view(handle)).open_tasks) == 2
@@ -211,19 +168,7 @@ async def test_parallel_service_tasks_are_throttled_below_the_pending_activity_l
     )
     result = await handle.result()
     assert result.variables["sent"] == {item: item for item in items}
-    pending = most = scheduled = 0
-    async for event in handle.fetch_history_events():
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            pending += 1
-            scheduled += 1
-            most = max(most, pending)
-        elif (
-            event.HasField("activity_task_completed_event_attributes")
-            or event.HasField("activity_task_failed_event_attributes")
-            or event.HasField("activity_task_timed_out_event_attributes")
-            or event.HasField("activity_task_canceled_event_attributes")
-        ):
-            pending -= 1
+    scheduled, most = await activities_in_flight(handle)
     assert (scheduled, most) == (12, 5)
 
 
@@ -250,7 +195,7 @@ async def test_a_costly_expression_is_an_incident_not_a_deadlock(cases: Cases):
     parked = await incident(handle)
     assert (parked.kind, parked.element_id) == ("expression", "Check")
     assert "NIVA_LIMITS_EXPRESSION_COST" in parked.message
-    await retry(handle, parked.incident_id, {"l": [1, 2, 3]})
+    await retry(handle, parked.incident_id, l=[1, 2, 3])
     assert (await handle.result()).outcome == "Alla par"
 
 
@@ -526,7 +471,7 @@ async def test_a_computed_cycle_below_the_minimum_period_is_an_incident(
         parked = await incident(handle)
         assert (parked.kind, parked.element_id) == ("expression", "Wait")
         assert "at least PT60S" in parked.message
-        await retry(handle, parked.incident_id, {"cycle": "R/P1D"})
+        await retry(handle, parked.incident_id, cycle="R/P1D")
 
         async def waiting() -> bool:
             return [t.task_id for t in (await Cases.view(handle)).open_tasks] == ["Wait"]

@@ -10,7 +10,7 @@ from starter.api.access import OPERATOR_ROLE, require_role
 from starter.api.case_calls import CaseCalls
 from starter.api.deps import ContextDep, PrincipalDep, TemporalClientDep
 from starter.api.errors import ApiError, error_responses
-from starter.api.routes.instances import InstanceId
+from starter.api.routes.instances import InstanceId, read_case
 from starter.api.schemas import IncidentItem, RetryIncidentRequest
 from workflows.contract import IncidentView, RetryIncidentInput
 
@@ -36,10 +36,11 @@ async def retry_incident(
     body: Annotated[RetryIncidentRequest | None, Body()] = None,
 ) -> IncidentItem:
     """Run the failed step again (role ``operator``), first merging the corrected
-    ``variables`` into the case. Answers the incident that was resolved."""
-    require_role(principal, OPERATOR_ROLE, "retry incidents")
+    ``variables`` into the case. Answers the incident that was resolved. A caller who may
+    not read the case gets 404, as from every route of a case."""
     calls = CaseCalls(client, instance_id, context.settings)
-    view = await calls.state()
+    view = await read_case(calls, principal, context.settings.agency_orgs)
+    require_role(principal, OPERATOR_ROLE, "retry incidents")
     if view.status != "running":
         raise ApiError(409, "conflict", f"{instance_id} has ended ({view.outcome})")
     if not any(i.incident_id == incident_id for i in view.incidents):

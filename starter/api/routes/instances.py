@@ -24,7 +24,7 @@ from starter.api.auth import Principal
 from starter.api.case_calls import CaseCalls
 from starter.api.deps import ContextDep, PrincipalDep, TemporalClientDep
 from starter.api.errors import ApiError, error_responses, with_retries
-from starter.api.forms import check_form
+from starter.api.forms import check_start_form
 from starter.api.limits import checked_business_key
 from starter.api.listing import (
     CANDIDATE_KEY_PATTERN,
@@ -157,8 +157,7 @@ async def start_instance(
     if not may_start(principal, process, agency_orgs):
         raise _forbid_starting(principal, process, agency_orgs)
     node = _start_node(process, body.start_event)
-    form = node.niva.form.key if node.niva.form else None
-    check_form(store.registry, form, body.variables, f"start event {node.id}")
+    await asyncio.to_thread(check_start_form, store, model, definitions, node, body.variables)
     handle = await with_retries(
         lambda: start_case(
             client,
@@ -293,10 +292,11 @@ async def cancel_instance(
     client: TemporalClientDep,
     context: ContextDep,
 ) -> InstanceDetail:
-    """End the case now (role ``operator``); attached child cases end with it."""
-    require_role(principal, OPERATOR_ROLE, "cancel cases")
+    """End the case now (role ``operator``); attached child cases end with it. A caller
+    who may not read the case gets 404, as from every route of a case."""
     calls = CaseCalls(client, instance_id, context.settings)
-    view = await calls.state()
+    view = await read_case(calls, principal, context.settings.agency_orgs)
+    require_role(principal, OPERATOR_ROLE, "cancel cases")
     if view.status != "running":
         raise ApiError(409, "conflict", f"{instance_id} has ended ({view.outcome})")
     ended = await calls.update(

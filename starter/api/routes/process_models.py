@@ -1,18 +1,28 @@
-"""``/process-models``: deploy BPMN models and read what is deployed."""
+"""``/process-models``: deploy BPMN models (with their Camunda Forms) and read what is
+deployed."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncGenerator
+from pathlib import PurePath
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
-from process_models.deployments import DeployedModel, DeployResult, ModelFile
+from process_models.deployments import DeployedModel, Deployment, ModelFile
 from starter.api.access import MODELER_ROLE, require_role
 from starter.api.deps import ContextDep, PrincipalDep, StoreDep
 from starter.api.errors import ApiError, error_responses
-from starter.api.schemas import DeployedProcess, ProcessModelDetail, ProcessModelVersion
+from starter.api.schemas import (
+    DeployedProcess,
+    ModelProblem,
+    ProcessModelDetail,
+    ProcessModelVersion,
+)
 from starter.schedules import sync_schedules
 
 __all__ = ["ProcessId", "router"]
@@ -30,6 +40,8 @@ ProcessId = Annotated[
 ]
 
 _XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml")
+_MULTIPART = "multipart/form-data"
+_EXTENSIONS = (".bpmn", ".xml", ".form", ".dmn")
 
 
 @router.get(
@@ -48,7 +60,7 @@ async def list_process_models(_: PrincipalDep, store: StoreDep) -> list[ProcessM
     "",
     response_model=list[DeployedProcess],
     status_code=status.HTTP_201_CREATED,
-    summary="Validate and deploy a BPMN file",
+    summary="Validate and deploy a BPMN file, or several files at once",
     responses={
         200: {
             "model": list[DeployedProcess],
@@ -59,8 +71,24 @@ async def list_process_models(_: PrincipalDep, store: StoreDep) -> list[ProcessM
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "A BPMN 2.0 file; each executable process in it is deployed.",
-            "content": {t: {"schema": {"type": "string"}} for t in _XML_TYPES},
+            "description": "A BPMN 2.0 file; each executable process in it is deployed. Or "
+            "several files as multipart/form-data, one `files` field per file (.bpmn, and "
+            ".form for Camunda Forms, .dmn for DMN decisions), deployed all or none.",
+            "content": {
+                **{t: {"schema": {"type": "string"}} for t in _XML_TYPES},
+                _MULTIPART: {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            }
+                        },
+                        "required": ["files"],
+                    }
+                },
+            },
         }
     },
 )
@@ -71,41 +99,88 @@ async def deploy_process_model(
     store: StoreDep,
     context: ContextDep,
 ) -> list[DeployedProcess]:
-    """Deploy every executable process of the file as a new version (201); content
-    identical to a deployed version keeps that version (200 when nothing is new). A file
-    with any problem deploys nothing: 422 lists every problem with element id and line."""
+    """Deploy every executable process of the files (and every Camunda Form) as a new
+    version (201); content identical to a deployed version keeps that version (200 when
+    nothing is new). Any problem in any file deploys nothing: 422 lists every problem with
+    file, element id and line."""
     require_role(principal, MODELER_ROLE, "deploy process models")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in _XML_TYPES:
+    if media_type not in (*_XML_TYPES, _MULTIPART):
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"send the BPMN file as application/xml or text/xml, not {media_type or 'nothing'}",
+            "send the BPMN file as application/xml or text/xml, or several files as "
+            f"multipart/form-data, not {media_type or 'nothing'}",
         )
     content = await _read_limited(request, context.settings.max_upload_bytes)
-    if not content.strip():
-        raise ApiError(422, "invalid", "the body is empty: send a BPMN 2.0 file")
-    name = request.headers.get("x-file-name") or "upload.bpmn"
-    results: list[DeployResult] = await asyncio.to_thread(
-        store.deploy, [ModelFile(name=name, content=content)]
-    )
-    if not results:
+    if media_type == _MULTIPART:
+        files = await _multipart_files(request, content, store.limits.max_files)
+    else:
+        if not content.strip():
+            raise ApiError(422, "invalid", "the body is empty: send a BPMN 2.0 file")
+        name = request.headers.get("x-file-name") or "upload.bpmn"
+        files = [ModelFile(name=name, content=content)]
+    deployment: Deployment = await asyncio.to_thread(store.deploy_files, files)
+    results = deployment.processes
+    if not results and not deployment.forms and not deployment.decisions:
         raise ApiError(
             422,
             "invalid",
             'the file has no executable process: set isExecutable="true" on the process to deploy',
         )
-    if not any(result.created for result in results):
+    created = [r.created for r in results] + [f.created for f in deployment.forms]
+    if not any(created) and not any(d.created for d in deployment.decisions):
         response.status_code = status.HTTP_200_OK
-    else:
+    elif results:
         # A new version may add, change or drop timer start events: follow it.
         await sync_schedules(await context.temporal.get(), store, task_queue=context.task_queue)
     return [
         DeployedProcess(
-            id=r.model.process_id, version=r.model.version, created=r.created, name=r.model.name
+            id=r.model.process_id,
+            version=r.model.version,
+            created=r.created,
+            name=r.model.name,
+            forms={form_id: binding.version for form_id, binding in r.model.forms.items()},
+            decisions={key: binding.version for key, binding in r.model.decisions.items()},
+            warnings=[ModelProblem.from_problem(w) for w in r.warnings],
         )
         for r in results
     ]
+
+
+async def _multipart_files(request: Request, content: bytes, max_files: int) -> list[ModelFile]:
+    """The ``files`` of a multipart body; 422 for anything else in it."""
+
+    async def body() -> AsyncGenerator[bytes, None]:
+        yield content
+
+    # One more than the limit, so that the store refuses too many files with its 413.
+    parser = MultiPartParser(request.headers, body(), max_files=max_files + 1, max_fields=0)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise ApiError(422, "invalid", f"the multipart body cannot be read: {exc.message}") from exc
+    files: list[ModelFile] = []
+    try:
+        for field, value in form.multi_items():
+            if field != "files" or not isinstance(value, UploadFile):
+                raise ApiError(
+                    422, "invalid", f"unexpected field {field!r}: send one 'files' field per file"
+                )
+            name = PurePath(value.filename or "").name
+            if not name.lower().endswith(_EXTENSIONS):
+                raise ApiError(
+                    422,
+                    "invalid",
+                    f"cannot deploy {name or 'a file without a name'}: a deployment holds "
+                    ".bpmn files, Camunda Forms (.form) and DMN decisions (.dmn)",
+                )
+            files.append(ModelFile(name=name, content=await value.read()))
+    finally:
+        await form.close()
+    if not files:
+        raise ApiError(422, "invalid", "the body holds no 'files' field: send one per file")
+    return files
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -25,7 +25,7 @@ from starter.api.auth import Principal
 from starter.api.case_calls import CaseCalls
 from starter.api.deps import ContextDep, PrincipalDep, TemporalClientDep
 from starter.api.errors import ApiError, error_responses
-from starter.api.forms import form_schema
+from starter.api.forms import task_form_schema
 from starter.api.listing import fetch_page, literal, participation_clause
 from starter.api.routes.instances import InstanceId, case_state
 from starter.api.schemas import (
@@ -170,10 +170,18 @@ async def get_task(
     task = next((t for t in view.open_tasks if t.task_id == task_id), None)
     if task is None:
         raise _no_open_task(instance_id, task_id, view.open_tasks)
+    schema = await asyncio.to_thread(
+        task_form_schema,
+        context.store,
+        view.process_id,
+        view.version,
+        task.element_id,
+        task.form_key,
+    )
     return TaskDetail(
         instance_id=instance_id,
         may_complete=may_complete(principal, task),
-        form_schema=form_schema(context.store.registry, task.form_key),
+        form_schema=schema,
         **OpenTaskItem.from_open_task(task).model_dump(),
     )
 

@@ -9,7 +9,17 @@ from tests.workflows.harness import bpmn
 
 async def test_deploy_start_list_show_complete_message_retry_cancel(api: Api):
     deployed = await api.deploy(LIFE)
-    assert deployed == [{"id": "api_life", "version": 1, "created": True, "name": "API life"}]
+    assert deployed == [
+        {
+            "id": "api_life",
+            "version": 1,
+            "created": True,
+            "name": "API life",
+            "forms": {},
+            "decisions": {},
+            "warnings": [],
+        }
+    ]
 
     # Deploying the same content again keeps the version (200, not 201).
     again = await api.http.post(
