@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	touch $(STAMP)
 
-# bpmn-js for the diagram pages and their browser tests; skipped where npm is missing (the
-# pages then list the state without the diagram, the browser tests skip).
+# bpmn-js for the diagram pages and their browser tests, camunda-bpmn-js (Camunda Modeler's
+# Camunda 8 modeler) for the properties-panel tests; skipped where npm is missing (the pages
+# then list the state without the diagram, the browser tests skip).
 node_modules/.package-lock.json: package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: no diagrams on the diagram pages, the bpmn-js browser tests will be skipped"; fi
@@ -32,7 +33,7 @@ test: install node_modules/.package-lock.json
 # executions (2,000 cases). Test runs write their figures to build/reliability/ (untracked);
 # soak publishes them to docs/RELIABILITY.md.
 soak: install
-	$(BIN)/python -m pytest tests/reliability tests/workflows/test_generated_executions.py -m soak
+	$(BIN)/python -m pytest tests/reliability tests/workflows/test_generated_executions.py -m soak --timeout=0
 	$(BIN)/python -m tests.reliability.figures
 
 # Publish the figures of the last test run into docs/RELIABILITY.md.

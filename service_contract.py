@@ -14,6 +14,8 @@ worker in any SDK language. It receives a `JobCall` (the envelope plus the varia
 task sees and its headers) and returns a JSON object of result variables; a BPMN error is
 an ``ApplicationError`` of type `BPMN_ERROR_TYPE`, non-retryable, whose first detail is
 ``{"code": ..., "message"?: ..., "variables"?: {...}}``. A case carries its `JobRouting`.
+Execution listeners are jobs of the same kind; a user task listener's job returns a
+`TaskListenerResult` instead of variables.
 
 ``process_models`` (the registry of task types), ``workflows`` (the interpreter's Temporal
 side) and ``activities`` (the implementations) all import their names from here, so this
@@ -32,6 +34,7 @@ from typing import Any
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     JsonValue,
     SerializerFunctionWrapHandler,
@@ -52,6 +55,8 @@ __all__ = [
     "JobCall",
     "JobRouting",
     "ServiceCall",
+    "TaskListenerCorrections",
+    "TaskListenerResult",
     "idempotency_key",
 ]
 
@@ -160,6 +165,31 @@ class JobCall(ServiceCall):
     headers: dict[str, str] = Field(
         default_factory=dict, description="The task's headers (zeebe:taskHeaders), verbatim."
     )
+
+
+class TaskListenerCorrections(BaseModel):
+    """What a user task listener's job corrects in the task (Zeebe's names)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    assignee: str | None = None
+    candidate_users: list[str] | None = Field(default=None, alias="candidateUsers")
+    candidate_groups: list[str] | None = Field(default=None, alias="candidateGroups")
+    due_date: str | None = Field(default=None, alias="dueDate")
+    follow_up_date: str | None = Field(default=None, alias="followUpDate")
+    priority: int | None = None
+
+
+class TaskListenerResult(BaseModel):
+    """What a user task listener's job returns (``zeebe:taskListener``): no variables
+    (Camunda's rule), only corrections of the task and, for a completing listener, a
+    denial of the completion. ``{}`` lets the lifecycle go on unchanged."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    denied: bool = False
+    denied_reason: str | None = Field(default=None, alias="deniedReason")
+    corrections: TaskListenerCorrections = Field(default_factory=TaskListenerCorrections)
 
 
 def idempotency_key(call: ServiceCall) -> str:

@@ -4,12 +4,17 @@
 the caller's visibility query); `migrate_case` sends one case its ``migrate`` update keyed
 by the batch's id (a retry is answered by the case without migrating again), or, for a dry
 run, checks the case's current state against the plan with `check_migration`, the same
-pure function the case runs, and changes nothing.
+pure function the case runs, and reports its work in flight (`in_flight_work`), changing
+nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -24,9 +29,11 @@ from workflows.migration import (
     MigrateInput,
     MigrateResult,
     MigrationPlan,
+    MigrationRefusedError,
     check_migration,
 )
 from workflows.migration_batch import (
+    HEARTBEAT_TIMEOUT,
     LIST_ACTIVITY,
     MIGRATE_ONE_ACTIVITY,
     ListCasesInput,
@@ -34,10 +41,27 @@ from workflows.migration_batch import (
     MigrateOneInput,
     MigrateOneResult,
 )
+from workflows.migration_in_flight import InFlightWork, in_flight_work
 from workflows.model import load_model
 from workflows.state import InstanceState
 
 __all__ = ["MigrationRunner", "source_version_query"]
+
+_T = TypeVar("_T")
+
+
+async def _heartbeating(awaitable: Awaitable[_T]) -> _T:
+    """Await ``awaitable``, heartbeating meanwhile: a case busy with its update keeps the
+    activity alive, a dead worker's activity stops beating and is tried again."""
+    waiting = asyncio.ensure_future(awaitable)
+    interval = HEARTBEAT_TIMEOUT.total_seconds() / 4
+    try:
+        while not waiting.done():
+            activity.heartbeat()
+            await asyncio.wait({waiting}, timeout=interval)
+        return waiting.result()
+    finally:
+        waiting.cancel()
 
 
 def source_version_query(plan: MigrationPlan, query: str | None = None) -> str:
@@ -74,13 +98,15 @@ class MigrationRunner:
         try:
             if request.dry_run:
                 return await self._check(request)
-            result = await handle.execute_update(
-                MIGRATE_UPDATE,
-                MigrateInput(
-                    migration_id=request.migration_id, plan=request.plan, actor=request.actor
-                ),
-                result_type=MigrateResult,
-                id=f"migrate-{request.migration_id}",
+            result = await _heartbeating(
+                handle.execute_update(
+                    MIGRATE_UPDATE,
+                    MigrateInput(
+                        migration_id=request.migration_id, plan=request.plan, actor=request.actor
+                    ),
+                    result_type=MigrateResult,
+                    id=f"migrate-{request.migration_id}",
+                )
             )
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
@@ -107,11 +133,34 @@ class MigrationRunner:
         source = load_model(self.store.source(plan.source.process_id, plan.source.version))
         target = load_model(self.store.source(plan.target.process_id, plan.target.version))
         check = check_migration(state, source, target, plan)
+        try:
+            work = await self._children_described(
+                in_flight_work(state, source, target, plan, now=datetime.now(UTC))
+            )
+        except MigrationRefusedError as exc:
+            return self._refused(request, str(exc))
         if not check.fits:
-            return self._refused(request, "; ".join(check.refusals))
+            refused = self._refused(request, "; ".join(check.refusals))
+            return refused.model_copy(update={"in_flight": work})
         return MigrateOneResult(
-            instance_id=request.instance_id, migrated=True, changes=check.changes
+            instance_id=request.instance_id, migrated=True, changes=check.changes, in_flight=work
         )
+
+    async def _children_described(self, work: list[InFlightWork]) -> list[InFlightWork]:
+        """Say whether each call activity's child case is still starting or running (the
+        case's state cannot tell)."""
+        for item in work:
+            if item.child_id is None:
+                continue
+            try:
+                status = (await self.client.get_workflow_handle(item.child_id).describe()).status
+                shown = status.name.lower() if status is not None else "unknown"
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                shown = "starting"
+            item.detail = f"{item.detail} (the child is {shown})"
+        return work
 
     @staticmethod
     def _refused(request: MigrateOneInput, reason: str) -> MigrateOneResult:

@@ -19,7 +19,9 @@ The meaning is kept, not only the syntax:
 - ``a + b`` joins lists with ``concatenate`` when either side is a list; when neither side
   can be told, translation fails rather than guess.
 - In an output mapping (``payload=False``) ``payload.x`` and ``result.x`` read the finished
-  element's variables by name, as Zeebe's outputs do (``x``).
+  element's variables by name, as Zeebe's outputs do (``x``); ``has(payload.x)`` is
+  ``is defined(x)``, or ``(x != null)`` for a field the element shadows by a null input
+  mapping (``nulled``, see `process_models.convert`).
 - ``maps`` names variables that are maps in the niva dialect but lists of ``{key, value}``
   in the Camunda 8 version (a multi-instance output): they are read through ``context()``.
 """
@@ -29,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["TranslationError", "translate"]
+__all__ = ["TranslationError", "feel_string", "translate"]
 
 
 class TranslationError(ValueError):
@@ -290,8 +292,14 @@ _FEEL_WORDS = frozenset(
 )
 
 
-def _string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+def feel_string(text: str) -> str:
+    """``text`` as a FEEL string literal: quotes, backslashes and line breaks escaped, so
+    the literal evaluates to ``text`` exactly."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
+
+
+_string = feel_string
 
 
 @dataclass
@@ -300,10 +308,13 @@ class _Context:
     payload: bool
     maps: frozenset[str]
     shadowed: frozenset[str] = frozenset()
+    nulled: frozenset[str] = frozenset()
     bound: frozenset[str] = frozenset()
 
     def binding(self, name: str) -> _Context:
-        return _Context(self.zone, self.payload, self.maps, self.shadowed, self.bound | {name})
+        return _Context(
+            self.zone, self.payload, self.maps, self.shadowed, self.nulled, self.bound | {name}
+        )
 
 
 _LIST = "list"
@@ -521,6 +532,10 @@ class _Emitter:
         if arg.op != ".":
             raise TranslationError("has() needs a field selection such as has(a.b)")
         root = self._root(arg)
+        if root is not None and root[0] in self.ctx.nulled and arg.args[0].value != "vars":
+            # The task's input mapping sets it to null; only a submission that carries it
+            # (never as null) replaces that.
+            return f"({self._name(Node('name', value=root[0]), None)} != null)"
         if root is not None and root[0] in self.ctx.shadowed and arg.args[0].value != "vars":
             raise TranslationError(
                 f"has({arg.args[0].value}.{root[0]}): Zeebe's outputs read {root[0]!r} by "
@@ -688,6 +703,7 @@ def translate(
     outputs: bool = False,
     maps: frozenset[str] = frozenset(),
     shadowed: frozenset[str] = frozenset(),
+    nulled: frozenset[str] = frozenset(),
 ) -> str:
     """The FEEL for a niva-dialect value: ``=`` and CEL in, ``=`` and FEEL out (a value
     without ``=`` is returned as it is).
@@ -696,7 +712,9 @@ def translate(
     value is an output mapping's source (``payload.x``/``result.x`` read ``x``); ``maps``
     names the variables read through ``context()`` (see the module docstring); ``shadowed``
     the variables the model writes, which an output's ``has(payload.x)`` cannot tell from
-    the element's own ``x``.
+    the element's own ``x``; ``nulled`` those of them the element sets to null by an input
+    mapping of its own, where ``has(payload.x)`` is ``x != null`` (the submission never
+    carries them as null).
 
     Raises:
         TranslationError: part of the expression has no faithful FEEL translation.
@@ -705,7 +723,7 @@ def translate(
     if not text.startswith("="):
         return source
     tree = parse_cel(text[1:])
-    ctx = _Context(zone=zone, payload=not outputs, maps=maps, shadowed=shadowed)
+    ctx = _Context(zone=zone, payload=not outputs, maps=maps, shadowed=shadowed, nulled=nulled)
     return "=" + _Emitter(ctx).emit(tree)
 
 

@@ -3,11 +3,20 @@
 The result opens in Camunda Modeler's "Camunda 8" mode with every niva setting in its
 properties panel, and runs in niva the way the niva-dialect file does. Each ``niva:``
 extension becomes its zeebe counterpart, and each CEL expression FEEL
-(`process_models.cel_to_feel`); the diagram and everything else stay as they are.
+(`process_models.cel_to_feel`); the diagram and everything else stay as they are, but for
+a pass-through task with outputs (below).
 
 - ``taskDefinition type retries`` → ``taskDefinition type retries``;
 - ``input``/``output`` → ``ioMapping`` (an output reads ``payload.x``/``result.x`` as
-  ``x``, and ``=payload`` as the fields of the task's registered form);
+  ``x``, and ``=payload`` as the fields of the task's registered form or of the message's
+  registered payload model; an optional form field that a case variable could stand in
+  for gets a task-local ``=null`` input that shadows it, see `_nulled_fields`; a static
+  output source becomes a FEEL string literal, as the Modeler edits output sources as
+  FEEL only, while a static input stays static);
+- a plain or manual task with outputs → a none ``intermediateThrowEvent`` with the same
+  id, name, documentation and flows, its shape an event's circle
+  (`_pass_through_as_event`): Zeebe passes through both applying their outputs, but the
+  Modeler shows outputs only for the event;
 - ``assignment candidateGroups candidateOrgs`` → ``assignmentDefinition candidateGroups``
   (``org:ORG``, ``org:ORG/role`` or a role, every pairing of the two lists);
 - ``form key`` → ``formDefinition formKey``;
@@ -24,21 +33,26 @@ A call activity keeps niva's variable passing: with input mappings the child sta
 those only (``propagateAllParentVariables="false"``), and without output mappings nothing
 returns (``propagateAllChildVariables="false"``).
 
-What cannot be translated is a `ConversionProblem` with the element id and line; the
-conversion then produces nothing (no silent guesses).
+What cannot be translated is a `ConversionProblem` with the element id and line (a
+mapping's dotted target, say: one variable's name in the niva dialect, an object's entry in
+Zeebe's); the conversion then produces nothing (no silent guesses).
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from lxml import etree
+from pydantic import BaseModel
 
 from process_models.bpmn.namespaces import ZEEBE
 from process_models.cel_to_feel import (
     TranslationError,
+    feel_string,
+    parse_cel,
     read_names,
     translate,
     translate_condition,
@@ -107,13 +121,18 @@ def _problem(process: _Process, element: _Element, message: str) -> None:
 
 
 def _feel(
-    process: _Process, element: _Element, source: str | None, *, outputs: bool = False
+    process: _Process,
+    element: _Element,
+    source: str | None,
+    *,
+    outputs: bool = False,
+    nulled: frozenset[str] = frozenset(),
 ) -> str | None:
     if source is None:
         return None
     shadowed = frozenset[str]()
     if outputs and process.variables is not None:
-        shadowed = process.variables.case_variables(_owner(element))
+        shadowed = process.variables.case_variables(_owner(element)) - nulled
     try:
         return translate(
             source,
@@ -121,6 +140,7 @@ def _feel(
             outputs=outputs,
             maps=process.maps,
             shadowed=shadowed,
+            nulled=nulled if outputs else frozenset(),
         )
     except TranslationError as exc:
         _problem(process, element, f"{source!r}: {exc}")
@@ -239,6 +259,10 @@ def _node(process: _Process, node: _Element, extensions: _Element) -> None:
     constraints = 0
     has_outputs = any(c.tag == _N + "output" for c in niva)
     has_inputs = any(c.tag == _N + "input" for c in niva)
+    nulled_names = _nulled_fields(process, node, niva)
+    nulled = frozenset(nulled_names)
+    for name in nulled_names:
+        inputs.append(_zeebe("input", source="=null", target=name))
     for child in niva:
         local = child.tag[len(_N) :]
         get = child.get
@@ -246,11 +270,18 @@ def _node(process: _Process, node: _Element, extensions: _Element) -> None:
             if get("timeout") is not None:
                 _problem(process, child, "niva:taskDefinition timeout has no zeebe counterpart")
             new.append(_zeebe("taskDefinition", type=get("type"), retries=get("retries")))
+        elif local in ("input", "output") and "." in (get("target") or ""):
+            _problem(
+                process,
+                child,
+                f"target {get('target')!r}: in the niva dialect it names one variable, in "
+                "Zeebe's an entry of an object; name the variable without a dot",
+            )
         elif local == "input":
             source = _feel(process, child, get("source"))
             inputs.append(_zeebe("input", source=source, target=get("target")))
         elif local == "output":
-            source = _output_source(process, node, child)
+            source = _output_source(process, node, child, nulled)
             outputs.append(_zeebe("output", source=source, target=get("target")))
         elif local == "form":
             new.append(_zeebe("formDefinition", formKey=get("key")))
@@ -294,47 +325,154 @@ def _node(process: _Process, node: _Element, extensions: _Element) -> None:
     _replace(extensions, niva, new)
 
 
-def _output_source(process: _Process, node: _Element, element: _Element) -> str | None:
-    """An output's source as Zeebe reads it. ``=payload`` (the whole submission) has no
-    Zeebe name: for a user task with a registered form it is rebuilt from the form's
-    fields, which is faithful only where no case variable of the same name can stand in
-    for an optional field the submission left out."""
+@dataclass(frozen=True)
+class _Field:
+    """A field of a registered form or message payload model."""
+
+    name: str
+    required: bool
+    nullable: bool  # whether the model admits an explicit null
+
+
+def _output_source(
+    process: _Process, node: _Element, element: _Element, nulled: frozenset[str]
+) -> str | None:
+    """An output's source as Zeebe reads it. ``=payload`` (the whole submission or
+    message) has no Zeebe name: for a user task with a registered form, or a message catch
+    whose message has a registered payload model, it is rebuilt from the model's fields.
+    That is faithful only where no case variable of the same name can stand in for an
+    optional field left out: on a user task such a field is shadowed by a null input
+    mapping (``nulled``, see `_nulled_fields`); a catch event has no input mappings."""
     source = element.get("source")
+    if source is not None and not source.lstrip().startswith("="):
+        # A static value is a string in both dialects; Camunda Modeler edits an output's
+        # source as FEEL only, and would save the bare text as an expression.
+        return "=" + feel_string(source)
     if (source or "").strip() != "=payload":
-        return _feel(process, element, source, outputs=True)
-    form = node.find(f"{_B}extensionElements/{_N}form")
-    fields = _form_fields(form.get("key") if form is not None else None)
+        return _feel(process, element, source, outputs=True, nulled=nulled)
+    message = _message_name(node) if _is_message_catch(node) else None
+    fields = _message_fields(message) if message else _task_form_fields(node)
     if fields is None:
         _problem(
             process,
             element,
             "'=payload' (the whole submission): Zeebe's output mappings read the element's "
-            "variables one by one, and no registered form names them here",
+            "variables one by one, and no registered form or message payload model names "
+            "them here",
         )
         return source
-    written = process.variables.case_variables(node) if process.variables else frozenset()
-    clashes = [name for name, required in fields if not required and name in written]
+    clashes = [f for f in _clashes(process, node, fields) if f.name not in nulled]
     if clashes:
+        names = ", ".join(f.name for f in clashes)
+        if message:
+            why = "a catch event has no input mappings to shadow them"
+        else:
+            why = "; ".join(
+                f"{f.name}: the form admits null for it, so a null input mapping cannot stand "
+                "for its absence"
+                if f.nullable
+                else f"{f.name}: the task's own settings use the case's {f.name}, so a null "
+                "input mapping cannot shadow it"
+                for f in clashes
+            )
         _problem(
             process,
             element,
-            "'=payload' (the whole submission): Zeebe's outputs read the optional fields "
-            f"{', '.join(clashes)} by name, and the case's own variables of those names "
-            "would stand in for them when the submission leaves them out",
+            f"'=payload' (the whole submission): Zeebe's outputs read the optional fields "
+            f"{names} by name, and the case's own variables of those names would stand in "
+            f"for them when the {'message' if message else 'submission'} leaves them out "
+            f"({why})",
         )
         return source
-    parts = [
-        f'[{{"key": "{name}", "value": {name}}}]'
-        if required
-        else f'if is defined({name}) then [{{"key": "{name}", "value": {name}}}] else []'
-        for name, required in fields
-    ]
+    parts: list[str] = []
+    for f in fields:
+        entry = f'[{{"key": "{f.name}", "value": {f.name}}}]'
+        if f.required:
+            parts.append(entry)
+        elif f.name in nulled:
+            parts.append(f"if {f.name} != null then {entry} else []")
+        else:
+            parts.append(f"if is defined({f.name}) then {entry} else []")
     return "=context(flatten([" + ", ".join(parts) + "]))"
 
 
-def _form_fields(key: str | None) -> list[tuple[str, bool]] | None:
-    """The fields of a registered form, and whether each is required (None: no such form,
-    or one that accepts fields it does not name)."""
+def _clashes(process: _Process, node: _Element, fields: list[_Field]) -> list[_Field]:
+    """The optional fields the case may hold a variable of the same name for when ``node``
+    completes."""
+    written = process.variables.case_variables(node) if process.variables else frozenset()
+    return [f for f in fields if not f.required and f.name in written]
+
+
+def _nulled_fields(process: _Process, node: _Element, niva: list[_Element]) -> tuple[str, ...]:
+    """The optional fields of a user task's registered form that a case variable of the
+    same name could stand in for, shadowed here by a task-local input mapping to null.
+
+    Zeebe makes a task's input mapping a local variable; a completion that carries the
+    field overwrites it, one that leaves it out keeps null, and output mappings read the
+    local variable before the case's. So ``x != null`` tells whether the submission gave
+    ``x`` exactly when the form never admits ``x`` as null. Only outputs that read the
+    submission need it; a field that admits null, or that the task's other settings read
+    as a case variable, is left to `_output_source` to report. In the form's order."""
+    if node.tag != _B + "userTask" or not any(c.tag == _N + "output" for c in niva):
+        return ()
+    fields = _task_form_fields(node)
+    if fields is None:
+        return ()
+    reads_submission = any(
+        "payload" in _read(c.get("source")) for c in niva if c.tag == _N + "output"
+    )
+    if not reads_submission:
+        return ()
+    targets = {c.get("target") for c in niva if c.tag == _N + "input"}
+    read_here: set[str] = set()
+    for child in niva:
+        if child.tag != _N + "output":
+            for value in child.attrib.values():
+                read_here |= _read(str(value))
+    return tuple(
+        f.name
+        for f in _clashes(process, node, fields)
+        if not f.nullable and f.name not in targets and f.name not in read_here
+    )
+
+
+def _read(value: str | None) -> frozenset[str]:
+    """The variables a niva-dialect value reads, ``payload`` and ``result`` included (an
+    unreadable value is reported where it is translated)."""
+    if not (value or "").strip().startswith("="):
+        return frozenset()
+    try:
+        names = set(read_names(value or ""))
+        tree = parse_cel((value or "").strip()[1:])
+    except TranslationError:
+        return frozenset()
+    stack = [tree]
+    while stack:
+        current = stack.pop()
+        if current.op == "name" and current.value in ("payload", "result"):
+            names.add(str(current.value))
+        stack.extend(current.args)
+    return frozenset(names)
+
+
+def _is_message_catch(node: _Element) -> bool:
+    if node.tag == _B + "receiveTask":
+        return True
+    return node.tag in (
+        _B + "startEvent",
+        _B + "intermediateCatchEvent",
+        _B + "boundaryEvent",
+    ) and any(True for _ in node.iter(_B + "messageEventDefinition"))
+
+
+def _task_form_fields(node: _Element) -> list[_Field] | None:
+    form = node.find(f"{_B}extensionElements/{_N}form")
+    return _form_fields(form.get("key") if form is not None else None)
+
+
+def _form_fields(key: str | None) -> list[_Field] | None:
+    """The fields of a registered form (None: no such form, or one that accepts fields
+    it does not name)."""
     if not key:
         return None
     from process_models.registry import RegistryError, default_registry
@@ -343,9 +481,35 @@ def _form_fields(key: str | None) -> list[tuple[str, bool]] | None:
         form = default_registry.form(key)
     except RegistryError:
         return None
-    if form.model_config.get("extra") != "forbid":
+    return _model_fields(form)
+
+
+def _message_fields(name: str) -> list[_Field] | None:
+    """The fields of message ``name``'s registered payload model (None: it has none, or
+    one that accepts fields it does not name)."""
+    from process_models.registry import default_registry
+
+    payload = default_registry.message(name)
+    return _model_fields(payload) if payload is not None else None
+
+
+def _model_fields(model: type[BaseModel]) -> list[_Field] | None:
+    if model.model_config.get("extra") != "forbid":
         return None
-    return [(f.alias or name, f.is_required()) for name, f in form.model_fields.items()]
+    return [
+        _Field(f.alias or name, f.is_required(), _admits_none(f.annotation))
+        for name, f in model.model_fields.items()
+    ]
+
+
+def _admits_none(annotation: Any) -> bool:
+    if annotation is None or annotation is type(None) or annotation is Any:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _admits_none(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_admits_none(a) for a in get_args(annotation))
+    return False
 
 
 def _candidate_groups(process: _Process, element: _Element) -> str | None:
@@ -445,6 +609,174 @@ def _loop(process: _Process, characteristics: _Element, extensions: _Element) ->
     del characteristics  # the loop's own expressions are converted with the other texts
 
 
+# --- pass-through tasks ---------------------------------------------------------------------
+
+_PASS_THROUGH = frozenset({_B + "task", _B + "manualTask"})
+_DI = "http://www.omg.org/spec/BPMN/20100524/DI"
+_DC = "http://www.omg.org/spec/DD/20100524/DC"
+_WAYPOINT = "{http://www.omg.org/spec/DD/20100524/DI}waypoint"
+#: A BPMN event's diagram size (Camunda Modeler draws events 36 × 36).
+_EVENT_SIZE = 36.0
+#: What a task may hold that a none intermediate throw event holds too.
+_EVENT_CHILDREN = frozenset(
+    _B + t for t in ("documentation", "extensionElements", "incoming", "outgoing")
+)
+
+
+def _pass_through_as_event(process: _Process, node: _Element) -> None:
+    """A plain (or manual) task with output mappings as a none intermediate throw event.
+
+    Zeebe passes through both and applies the outputs of both, but Camunda Modeler's
+    properties panel shows no output mappings for a task that does no work, so its
+    settings would be invisible there; for a none intermediate throw event it shows them.
+    The element keeps its id, name, documentation and flows; its diagram shape becomes an
+    event's circle in the middle of the task's rectangle (`_shape_as_event`). What a throw
+    event cannot hold is a `ConversionProblem`.
+    """
+    if node.tag not in _PASS_THROUGH:
+        return
+    mapping = node.find(f"{_B}extensionElements/{_Z}ioMapping")
+    if mapping is None or mapping.find(_Z + "output") is None:
+        return
+    kind = etree.QName(node).localname
+    why: list[str] = []
+    if mapping.find(_Z + "input") is not None:
+        why.append("input mappings")
+    root = node.getroottree().getroot()
+    node_id = node.get("id")
+    if any(b.get("attachedToRef") == node_id for b in root.iter(_B + "boundaryEvent")):
+        why.append("boundary events")
+    if any(
+        node_id in (m.get("sourceRef"), m.get("targetRef")) for m in root.iter(_B + "messageFlow")
+    ):
+        why.append("message flows")
+    if node.get("default") is not None or any(
+        f.get("sourceRef") == node_id and f.find(_B + "conditionExpression") is not None
+        for f in root.iter(_B + "sequenceFlow")
+    ):
+        why.append("conditional outgoing flows")
+    if (node.get("isForCompensation") or "").strip().lower() == "true":
+        why.append("compensation")
+    for attr in ("startQuantity", "completionQuantity"):
+        if node.get(attr) not in (None, "1"):
+            why.append(attr)
+    why.extend(
+        sorted(
+            {
+                etree.QName(c).localname
+                for c in node
+                if isinstance(c.tag, str) and c.tag not in _EVENT_CHILDREN
+            }
+        )
+    )
+    if why:
+        _problem(
+            process,
+            node,
+            f"the outputs of a bpmn:{kind} do not show in Camunda Modeler, and the none "
+            f"intermediate throw event that would carry them cannot have {', '.join(why)}",
+        )
+        return
+    node.tag = _B + "intermediateThrowEvent"
+    for attr in ("startQuantity", "completionQuantity", "isForCompensation"):
+        if attr in node.attrib:
+            del node.attrib[attr]
+    _shape_as_event(root, node_id or "", node.get("name") or "")
+
+
+def _shape_as_event(root: _Element, element_id: str, name: str) -> None:
+    """The diagram of a task turned event: the shape a circle of an event's size centred
+    in the task's rectangle, and the ends of its flows (and associations) moved from the
+    rectangle's edge to the circle's. A label of the shape's own stays; without one the
+    Modeler puts the name under the circle, as for any event, unless a flow meets the
+    circle from below: then the label goes beside that flow (`_label_beside`)."""
+    refs = {e.get("id"): e for e in root.iter(_B + "sequenceFlow", _B + "association")}
+    for shape in root.iter(f"{{{_DI}}}BPMNShape"):
+        if shape.get("bpmnElement") != element_id:
+            continue
+        if "isExpanded" in shape.attrib:
+            del shape.attrib["isExpanded"]
+        bounds = shape.find(f"{{{_DC}}}Bounds")
+        if bounds is None:
+            continue
+        x, y = float(bounds.get("x") or 0), float(bounds.get("y") or 0)
+        width, height = float(bounds.get("width") or 0), float(bounds.get("height") or 0)
+        centre = (x + width / 2, y + height / 2)
+        bounds.set("x", _number(centre[0] - _EVENT_SIZE / 2))
+        bounds.set("y", _number(centre[1] - _EVENT_SIZE / 2))
+        bounds.set("width", _number(_EVENT_SIZE))
+        bounds.set("height", _number(_EVENT_SIZE))
+        plane = shape.getparent()
+        ends: list[tuple[float, float] | None] = []
+        for edge in plane.iter(f"{{{_DI}}}BPMNEdge") if plane is not None else ():
+            flow = refs.get(edge.get("bpmnElement"))
+            points = edge.findall(_WAYPOINT)
+            if flow is None or len(points) < 2 or flow.get("sourceRef") == flow.get("targetRef"):
+                continue
+            if flow.get("sourceRef") == element_id:
+                ends.append(_to_circle(points[0], points[1], centre))
+            if flow.get("targetRef") == element_id:
+                ends.append(_to_circle(points[-1], points[-2], centre))
+        from_below = any(e is not None and e[1] > centre[1] + _EVENT_SIZE / 4 for e in ends)
+        if name and from_below and shape.find(f"{{{_DI}}}BPMNLabel") is None:
+            _label_beside(shape, centre, name)
+
+
+def _label_beside(shape: _Element, centre: tuple[float, float], name: str) -> None:
+    """A label under the circle but right of a flow that comes in from below, so the line
+    does not cross the name. Its height is a guess at the wrapped lines (the Modeler wraps
+    the name to the label's width whatever height it is given)."""
+    width, line_height, chars_per_line = 90, 14, 15
+    lines = max(1, -(-len(name) // chars_per_line))
+    last = shape[-1] if len(shape) else None
+    inner = shape.text or "\n"
+    closing = (last.tail if last is not None else None) or "\n"
+    label = etree.SubElement(shape, f"{{{_DI}}}BPMNLabel")
+    label_bounds = etree.SubElement(label, f"{{{_DC}}}Bounds")
+    label_bounds.set("x", _number(centre[0] + 8))
+    label_bounds.set("y", _number(centre[1] + _EVENT_SIZE / 2 + 7))
+    label_bounds.set("width", str(width))
+    label_bounds.set("height", str(lines * line_height))
+    if last is not None:
+        last.tail = inner
+    label.text = inner + "  "
+    label_bounds.tail = inner
+    label.tail = closing
+
+
+def _to_circle(
+    end: _Element, neighbour: _Element, centre: tuple[float, float]
+) -> tuple[float, float] | None:
+    """Move a flow's ``end`` waypoint onto the event circle around ``centre``, keeping the
+    last segment horizontal or vertical where it was and still meets the circle; the new
+    point (None: left where it was)."""
+    radius = _EVENT_SIZE / 2
+    ex, ey = float(end.get("x") or 0), float(end.get("y") or 0)
+    nx, ny = float(neighbour.get("x") or 0), float(neighbour.get("y") or 0)
+    cx, cy = centre
+    if ny == ey and abs(ey - cy) < radius and nx != cx:
+        reach = (radius**2 - (ey - cy) ** 2) ** 0.5
+        point = (cx - reach if nx < cx else cx + reach, ey)
+    elif nx == ex and abs(ex - cx) < radius and ny != cy:
+        reach = (radius**2 - (ex - cx) ** 2) ** 0.5
+        point = (ex, cy - reach if ny < cy else cy + reach)
+    else:
+        dx, dy = nx - cx, ny - cy
+        length = (dx**2 + dy**2) ** 0.5
+        if length == 0:
+            return None
+        point = (cx + dx * radius / length, cy + dy * radius / length)
+    end.set("x", _number(point[0]))
+    end.set("y", _number(point[1]))
+    return point
+
+
+def _number(value: float) -> str:
+    """A diagram coordinate as the Modeler writes it: whole numbers without a fraction."""
+    rounded = round(value, 2)
+    return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.2f}".rstrip("0")
+
+
 # --- the document ---------------------------------------------------------------------------
 
 
@@ -481,11 +813,12 @@ class _Variables:
             owner = extensions.getparent()
             assert owner is not None
             if extensions.find(_N + "output") is None:
-                form = extensions.find(_N + "form")
-                # Without outputs a completion merges its whole submission.
-                key = form.get("key") if form is not None else None
-                for name, _required in _form_fields(key) or []:
-                    self.writers.setdefault(name, set()).add("")
+                # Without outputs a completion merges its whole submission, a catch event
+                # its whole message.
+                message = _message_name(owner) if _is_message_catch(owner) else None
+                fields = _message_fields(message) if message else _task_form_fields(owner)
+                for f in fields or []:
+                    self.writers.setdefault(f.name, set()).add("")
         for element in process.iter():
             for value in [element.text or "", *element.attrib.values()]:
                 if value.strip().startswith("="):
@@ -552,6 +885,8 @@ def _convert_process(element: _Element) -> list[ConversionProblem]:
             _loop(process, owner, extensions)
         else:
             _node(process, owner, extensions)
+    for node in list(element.iter(*_PASS_THROUGH)):
+        _pass_through_as_event(process, node)
     return process.problems
 
 

@@ -12,8 +12,10 @@ The task types are names and descriptions only (the names of niva's own are in
 `service_contract`): the activities that implement them live in ``activities/`` and are
 wired by ``worker.py``, whose default wiring refuses to start when a type registered here
 has no activity (`worker.check_task_types`). Forms are pydantic models; their JSON Schema
-is what the API shows for a task. Packages that add forms or task types register them on
-`default_registry` at import.
+is what the API shows for a task. A message whose payload a model keeps as a whole may have
+a payload model too, by message name: the API refuses a payload it does not admit, and the
+converter (`process_models.convert`) names its fields. Packages that add forms, message
+payloads or task types register them on `default_registry` at import.
 """
 
 from __future__ import annotations
@@ -67,11 +69,13 @@ BUILTIN_TASK_TYPES: tuple[TaskType, ...] = (
 
 
 class Registry:
-    """Task types and forms by name; registering the same thing twice is harmless."""
+    """Task types, forms and message payload models by name; registering the same thing
+    twice is harmless."""
 
     def __init__(self, *, loader: Callable[[Registry], None] | None = None) -> None:
         self._task_types: dict[str, TaskType] = {}
         self._forms: dict[str, type[BaseModel]] = {}
+        self._messages: dict[str, type[BaseModel]] = {}
         self._loader = loader
 
     def load(self) -> None:
@@ -101,6 +105,12 @@ class Registry:
         self._load()
         return MappingProxyType(self._forms)
 
+    @property
+    def messages(self) -> Mapping[str, type[BaseModel]]:
+        """Every registered message payload model by message name (read-only)."""
+        self._load()
+        return MappingProxyType(self._messages)
+
     def register_task_type(self, task_type: TaskType) -> None:
         """Add a task type; a different one under the same name is an error."""
         existing = self._task_types.get(task_type.name)
@@ -114,6 +124,21 @@ class Registry:
         if existing is not None and existing is not form:
             raise RegistryError(f"form key {key!r} is already registered to {existing.__name__}")
         self._forms[key] = form
+
+    def register_message(self, name: str, payload: type[BaseModel]) -> None:
+        """Add the payload model of message ``name`` (e.g. ``request_revocation``)."""
+        existing = self._messages.get(name)
+        if existing is not None and existing is not payload:
+            raise RegistryError(
+                f"message {name!r} already has the payload model {existing.__name__}"
+            )
+        self._messages[name] = payload
+
+    def message(self, name: str) -> type[BaseModel] | None:
+        """The payload model of message ``name``, or None: a message without one takes
+        any payload."""
+        self._load()
+        return self._messages.get(name)
 
     def form(self, key: str) -> type[BaseModel]:
         """The form registered under ``key``; `RegistryError` names the known keys."""
@@ -130,18 +155,22 @@ class Registry:
         clone = Registry()
         clone._task_types = dict(self._task_types)
         clone._forms = dict(self._forms)
+        clone._messages = dict(self._messages)
         return clone
 
 
 def _load_shipped_forms(registry: Registry) -> None:
-    from process_models.forms import SHIPPED_FORMS
+    from process_models.forms import SHIPPED_FORMS, SHIPPED_MESSAGES
 
     for key, form in SHIPPED_FORMS.items():
         registry.register_form(key, form)
+    for name, payload in SHIPPED_MESSAGES.items():
+        registry.register_message(name, payload)
 
 
 default_registry = Registry(loader=_load_shipped_forms)
-"""The registry shipped models are validated against (with every shipped form)."""
+"""The registry shipped models are validated against (with every shipped form and message
+payload model)."""
 
 for _task_type in BUILTIN_TASK_TYPES:
     default_registry.register_task_type(_task_type)

@@ -67,6 +67,7 @@ __all__ = [
     "Starters",
     "Subscription",
     "TaskDefinition",
+    "TaskListener",
     "local_ref",
     "same_model",
     "without_lines",
@@ -383,6 +384,12 @@ class ExecutionListener(SchemaModel):
     line: int | None = None
 
 
+class TaskListener(ExecutionListener):
+    """``zeebe:taskListener``: a job run at a user task's lifecycle event (Camunda 8):
+    ``eventType`` ``creating``, ``assigning``, ``updating``, ``completing`` or ``canceling``
+    (older Modelers write ``create``, ``assignment``, ``update``, ``complete``, ``cancel``)."""
+
+
 class NivaExtensions(SchemaModel):
     """The typed ``niva:`` extensions of one flow node (all empty when it has none)."""
 
@@ -404,6 +411,9 @@ class NivaExtensions(SchemaModel):
     )
     execution_listeners: list[ExecutionListener] = Field(
         default_factory=list, description="zeebe:executionListeners, in model order."
+    )
+    task_listeners: list[TaskListener] = Field(
+        default_factory=list, description="zeebe:taskListeners of a user task, in model order."
     )
 
 

@@ -408,21 +408,6 @@ class _Checker:
 
     def _node(self, index: _Index, node: FlowNode) -> None:
         ext = node.niva
-        attached = index.node(node.attached_to_ref) if node.attached_to_ref else None
-        if (
-            attached is not None
-            and attached.kind == "callActivity"
-            and any(d.kind == "escalation" for d in node.event_definitions)
-        ):
-            # Camunda 8 passes a called case's uncaught escalation to this boundary; niva
-            # does not yet, and a boundary that silently never fires would run differently.
-            self.report(
-                "an escalation boundary event on a call activity is not supported yet: niva "
-                "does not pass a called case's escalation to its parent; catch it inside the "
-                "called process, or end the called process with an error and catch that",
-                node.id,
-                node.line,
-            )
         if ext.called_decision is not None and node.kind != "businessRuleTask":
             self.report(
                 f"{self.vocabulary}:calledDecision on a {node.kind} is not read: only a "

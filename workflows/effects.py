@@ -1,4 +1,5 @@
-"""What the interpreter asks of Temporal: start or cancel activities and child cases.
+"""What the interpreter asks of Temporal: start or cancel activities and child cases, and
+pass an escalation a called case did not catch to its caller.
 
 The interpreter is pure state manipulation; it returns these effects and the workflow
 (`workflows.process_instance`) carries them out with Temporal's APIs. That seam keeps the
@@ -11,7 +12,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, JsonValue
 
-__all__ = ["CancelChild", "CancelService", "Effect", "StartChild", "StartService"]
+__all__ = [
+    "CancelChild",
+    "CancelService",
+    "Effect",
+    "EscalateToCaller",
+    "StartChild",
+    "StartService",
+]
 
 
 class StartService(BaseModel):
@@ -61,4 +69,16 @@ class CancelChild(BaseModel):
     workflow_id: str
 
 
-Effect = StartService | CancelService | StartChild | CancelChild
+class EscalateToCaller(BaseModel):
+    """Pass an escalation this called case did not catch to the call activity that
+    started it (Camunda 8's rule); the thrower has gone on already."""
+
+    kind: Literal["escalate_to_caller"] = "escalate_to_caller"
+    element_id: str = Field(
+        description="What threw it here: an escalation event, or a call activity passing "
+        "on its own child's escalation."
+    )
+    code: str
+
+
+Effect = StartService | CancelService | StartChild | CancelChild | EscalateToCaller

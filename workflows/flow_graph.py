@@ -12,11 +12,15 @@ Built once per `ExecutableModel` (``model.graph``) and shared by every case of t
   multi-instance body it waits in, a catch event, a gateway), and can reach the flow if
   that node feeds it. The paths counted are the sequence flows, an activity's boundary
   events (a timer or message on a task can still send a token on) and link events.
+- A join that fired and whose start listeners run (Camunda 8) keeps the token its firing
+  made at the join until they have run: that token is no arrival (the tokens that arrive
+  meanwhile wait for the next firing) and it moves by itself (the joins after it wait for
+  it, never as in a deadlock).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 from process_models.links import link_targets
 from process_models.schema import FlowContainer
@@ -62,9 +66,10 @@ class FlowGraph:
             self.feeders[node.id] = feeders
             self.upstream[node.id] = frozenset().union(*feeders.values())
 
-    def join_to_fire(self, tokens: Sequence[Token]) -> Token | None:
+    def join_to_fire(self, tokens: Sequence[Token], joined: Set[str] = frozenset()) -> Token | None:
         """A token waiting at an inclusive join that may fire now (the first in ``tokens``'
-        order), or None.
+        order), or None. ``joined``: the tokens that firings made, waiting at their joins
+        while the joins' start listeners run.
 
         A join fires when no other token of its scope can still reach one of its incoming
         flows that no token has arrived by (`feeders`), and none of the tokens at it waits
@@ -75,7 +80,11 @@ class FlowGraph:
         """
         if not self.upstream:
             return None
-        arrived = [t for t in tokens if t.node_id in self.upstream and t.status == "waiting"]
+        arrived = [
+            t
+            for t in tokens
+            if t.node_id in self.upstream and t.status == "waiting" and t.id not in joined
+        ]
         if not arrived:
             return None
         in_scope: dict[str, list[Token]] = {t.scope_id: [] for t in arrived}
@@ -83,10 +92,10 @@ class FlowGraph:
             if token.scope_id in in_scope:
                 in_scope[token.scope_id].append(token)
         for token in arrived:
-            if not self._blockers(token.node_id, in_scope[token.scope_id]):
+            if not self._blockers(token.node_id, in_scope[token.scope_id], joined):
                 return token
         for scope_id, scope_tokens in in_scope.items():
-            stuck = self._deadlocked(scope_tokens)
+            stuck = self._deadlocked(scope_tokens, joined)
             first = next(
                 (t for t in arrived if t.scope_id == scope_id and t.node_id in stuck), None
             )
@@ -94,10 +103,12 @@ class FlowGraph:
                 return first
         return None
 
-    def _blockers(self, join_id: str, scope_tokens: Sequence[Token]) -> list[Token]:
+    def _blockers(
+        self, join_id: str, scope_tokens: Sequence[Token], joined: Set[str]
+    ) -> list[Token]:
         """The tokens of the scope a join waits for: those that can still reach an
         incoming flow no token has arrived by, and its own tokens in an incident."""
-        at_join = [t for t in scope_tokens if t.node_id == join_id]
+        at_join = [t for t in scope_tokens if t.node_id == join_id and t.id not in joined]
         arrived = {t.via_flow for t in at_join if t.status == "waiting"}
         feeding: set[str] = set()
         for flow_id, nodes in self.feeders[join_id].items():
@@ -107,19 +118,23 @@ class FlowGraph:
             t for t in at_join if t.status == "incident"
         ]
 
-    def _deadlocked(self, scope_tokens: Sequence[Token]) -> set[str]:
+    def _deadlocked(self, scope_tokens: Sequence[Token], joined: Set[str]) -> set[str]:
         """The joins of one scope with arrived tokens that wait only for each other: not
-        for a token that can still move by itself (a task, a timer, an incident), nor for
-        a join that does."""
+        for a token that can still move by itself (a task, a timer, an incident, a fired
+        join's start listeners), nor for a join that does."""
         waiting = {t.node_id for t in scope_tokens if t.node_id in self.upstream}
-        live = {t.node_id for t in scope_tokens if t.node_id in waiting and t.status != "waiting"}
+        live = {
+            t.node_id
+            for t in scope_tokens
+            if t.node_id in waiting and (t.status != "waiting" or t.id in joined)
+        }
         changed = True
         while changed:
             changed = False
             for join_id in sorted(waiting - live):  # sorted: no set order in a workflow
                 if any(
                     t.node_id not in waiting or t.node_id in live or t.status != "waiting"
-                    for t in self._blockers(join_id, scope_tokens)
+                    for t in self._blockers(join_id, scope_tokens, joined)
                 ):
                     live.add(join_id)
                     changed = True

@@ -25,7 +25,9 @@ Execution model:
   and `retry_incident` runs that again.
 - An escalation (an escalation end or intermediate throw event) is caught the same way, by
   escalation boundaries and escalation-start event subprocesses, interrupting or not;
-  uncaught, the trail records it and the thrower goes on.
+  uncaught in a called case, it passes to the call activity in the caller
+  (`EscalateToCaller`, taken there by `child_escalated`) and on outwards; caught nowhere,
+  the trail records it and the thrower goes on.
 - An inclusive join fires when no token of its scope can still reach one of its incoming
   flows that no token has arrived by (`workflows.flow_graph`), checked whenever no token
   is ready.
@@ -74,8 +76,23 @@ from process_models.timers import (
 from workflows.candidates import Actor, may_act
 from workflows.compensation import Compensator
 from workflows.conditions import conditional_definition, seen_digest
-from workflows.effects import CancelChild, CancelService, Effect, StartChild, StartService
-from workflows.listeners import LISTENER_KIND, Listeners
+from workflows.effects import (
+    CancelChild,
+    CancelService,
+    Effect,
+    EscalateToCaller,
+    StartChild,
+    StartService,
+)
+from workflows.listeners import (
+    LISTENER_KIND,
+    Listeners,
+    body_of,
+    corrected,
+    hold_instance,
+    instance_scope,
+    starting_tokens,
+)
 from workflows.model import ExecutableModel, split_list
 from workflows.signals import (
     DEFAULT_BROADCASTERS,
@@ -107,6 +124,7 @@ __all__ = [
     "CORRELATION_KEYS_PATCH",
     "DETACHED_START_PATCH",
     "ERROR_PROPAGATION_PATCH",
+    "ESCALATION_TO_CALLER_PATCH",
     "EVENT_SUBPROCESS_REARM_PATCH",
     "IN_FLIGHT_PER_CASE_PATCH",
     "MESSAGE_SENDERS_PATCH",
@@ -175,6 +193,10 @@ activities."""
 ERROR_PROPAGATION_PATCH = "niva-error-propagation"
 """BPMN errors caught by error-start event subprocesses too; uncaught, an incident on the
 activity (or error end event) that threw."""
+ESCALATION_TO_CALLER_PATCH = "niva-escalation-to-caller"
+"""An escalation a called case does not catch passes to the call activity in its caller
+(before: recorded as uncaught in the child alone). Asked only when a case started by a
+call activity throws an escalation nothing in it catches."""
 
 
 TriggerMemory = dict[tuple[str, str], tuple[datetime, int]]
@@ -261,6 +283,9 @@ class Interpreter:
         """The calendar and reference data with the case's extra years, by their count."""
         self._kept_conditions: dict[tuple[str, str], ConditionSubscription] = {}
         """The conditional events armed before a migration (`rearm_waits`)."""
+        self._listener_view: tuple[str, dict[str, JsonValue]] | None = None
+        """While an event or gateway runs: its scope and its start listeners' variables,
+        which `variables` shows over the scope's (`_enter`)."""
 
     # --- public API -----------------------------------------------------------------------
 
@@ -411,7 +436,12 @@ class Interpreter:
 
     def open_tasks(self) -> list[Activity]:
         """Open user tasks in creation order."""
-        return [a for a in self.state.activities.values() if a.kind == "userTask"]
+        return [
+            a
+            for a in self.state.activities.values()
+            # A task whose completing listeners run is completed already for everyone.
+            if a.kind == "userTask" and a.id not in self.state.completed_tasks
+        ]
 
     def next_timer(self) -> Timer | None:
         """The armed timer that fires first."""
@@ -455,7 +485,8 @@ class Interpreter:
             org=org,
             payload_digest=payload_digest(payload),
         )
-        self._finish_activity(activity, payload=payload)
+        if not self.listeners.completing(activity, payload):
+            self._finish_activity(activity, payload=payload)
         return completed
 
     def correlate(
@@ -748,6 +779,43 @@ class Interpreter:
         activity = self.state.activities.get(activity_id)
         if activity is not None:
             self._finish_activity(activity)
+
+    def child_escalated(self, child_workflow_id: str, code: str, now: datetime) -> None:
+        """A child case passed on an escalation it did not catch (Camunda 8's rule): it
+        escalates from the call activity that waits on that child, as if thrown there,
+        innermost first (`_propagate_escalation`); uncaught here too, it passes on to this
+        case's caller, or is recorded. Nothing waits on that child any more (the call
+        activity has ended, or a later visit started another child): the trail records
+        it and nothing else happens."""
+        self.now = now
+        call = next(
+            (
+                a
+                for a in self.state.activities.values()
+                if a.kind == "callActivity"
+                and a.child_workflow_id == child_workflow_id
+                and a.status == "active"
+            ),
+            None,
+        )
+        if call is None:
+            self._audit(
+                "escalation_ignored",
+                detail=f"{code} from {child_workflow_id}: no call activity of this case "
+                "waits on that case",
+            )
+            return
+        self._audit(
+            "escalation_from_child", element_id=call.element_id, task_id=call.id, detail=code
+        )
+        self._atomically(call.element_id, lambda: self._escalate_from_call(call, code))
+
+    def _escalate_from_call(self, call: Activity, code: str) -> None:
+        holder = call
+        if call.parent_activity is not None:
+            holder = self.state.activities.get(call.parent_activity) or call
+        if not self._propagate_escalation(holder.scope_id, code, holder=holder):
+            self._escalation_uncaught(call.element_id, code)
 
     def child_failed(self, activity_id: str, message: str, now: datetime) -> None:
         """An attached child case failed or was cancelled, or a child case (attached or
@@ -1045,6 +1113,8 @@ class Interpreter:
         merged = dict(self.state.variables)
         for scope in reversed(self._scope_chain(scope_id)):
             merged.update(scope.variables)
+        if self._listener_view is not None and self._listener_view[0] == scope_id:
+            merged.update(self._listener_view[1])
         return merged
 
     def _set(self, scope_id: str, name: str, value: JsonValue) -> None:
@@ -1160,9 +1230,29 @@ class Interpreter:
     def _enter(self, token: Token, node: FlowNode) -> None:
         if self.listeners.starting(token, node):
             return  # the element starts once its start listeners have run
+        if not token.listener_locals or (node.is_activity and node.kind != "callActivity"):
+            self._run_element(token, node)
+            return
+        # The start listeners' variables are the element's local variables: an event's or
+        # gateway's conditions, timers and subscriptions see them, and a call activity's
+        # inputs and child (a task keeps them with its inputs, `_local_inputs`; a
+        # subprocess in its scope).
+        if node.kind == "callActivity":
+            # Local to the call activity, they stay there when the child's variables merge.
+            token.locals = {**(token.locals or {}), **token.listener_locals}
+        self._listener_view = (token.scope_id, token.listener_locals)
+        try:
+            self._run_element(token, node)
+        finally:
+            self._listener_view = None
+
+    def _run_element(self, token: Token, node: FlowNode) -> None:
+        """Run what ``node`` does once its start listeners have run."""
         kind = node.kind
         if kind == "startEvent":
-            if not self._maps_outputs_passing(token, node):
+            if not self._maps_outputs_passing(token, node) and not self.listeners.ending(
+                token, node
+            ):
                 self._leave(token, node)
         elif kind in ("endEvent", "intermediateThrowEvent") and self._has_service(node):
             self._enter_activity(token, node)
@@ -1184,12 +1274,17 @@ class Interpreter:
                 target = self.model.node(flow.target_ref or "")
                 self._arm_catch(target, owner=token.id, scope_id=token.scope_id)
         elif kind == "intermediateCatchEvent" and link_name(node) is not None:
-            self._leave(token, node)  # a link's catch: where a throw link jumps to
+            if not self.listeners.ending(token, node):
+                self._leave(token, node)  # a link's catch: where a throw link jumps to
         elif kind == "intermediateCatchEvent":
             token.status = "waiting"
             self._arm_catch(node, owner=token.id, scope_id=token.scope_id)
         elif node.loop is not None and token.activity_id is None:
-            self._enter_multi_instance(token, node)
+            scope = instance_scope(self.state, token, node)
+            if scope is None:
+                self._enter_multi_instance(token, node)
+            else:
+                self._enter_instance(token, node, scope)
         elif node.is_activity:
             self._enter_activity(token, node)
         else:
@@ -1204,6 +1299,7 @@ class Interpreter:
         token.listeners_done = 0
         token.listener_locals = None
         token.process_listeners = False
+        token.task_corrections = None
         if not outgoing:
             self._consume(token)
             return
@@ -1265,11 +1361,16 @@ class Interpreter:
 
     def _inclusive(self, token: Token, node: FlowNode) -> None:
         """An inclusive gateway: a join waits (`_fire_inclusive_join` fires it when nothing
-        else can arrive); a gateway with one incoming flow forks at once."""
-        if node.id in self.model.graph.upstream:
-            token.status = "waiting"
-        else:
+        else can arrive) and the token its firing made forks once the join's start
+        listeners ran; a gateway with one incoming flow forks at once."""
+        if node.id not in self.model.graph.upstream:
             self._inclusive_fork(token, node)
+        elif token.listeners_done:
+            # The join fired, and its start listeners run one after another.
+            if not self.listeners.starting(token, node, joined=True):
+                self._inclusive_fork(token, node)
+        else:
+            token.status = "waiting"
 
     def _fire_inclusive_join(self) -> bool:
         """Fire an inclusive join that may fire (`FlowGraph.join_to_fire`; asked when no
@@ -1278,7 +1379,9 @@ class Interpreter:
         join's next firing. False when no join may fire."""
         if not self.model.graph.upstream:
             return False
-        token = self.model.graph.join_to_fire(list(self.state.tokens.values()))
+        # Tokens earlier firings made, whose start listeners run, joined already.
+        joined = starting_tokens(self.state)
+        token = self.model.graph.join_to_fire(list(self.state.tokens.values()), joined)
         if token is None:
             return False
         node = self.model.node(token.node_id)
@@ -1291,13 +1394,18 @@ class Interpreter:
                     and other.scope_id == token.scope_id
                     and other.status == "waiting"
                     and other.via_flow not in taken
+                    and other.id not in joined
                 ):
                     taken.add(other.via_flow)
                     del self.state.tokens[other.id]
+            if self.listeners.starting(token, node, joined=True):
+                return  # the joined token forks once the gateway's start listeners ran
             self._inclusive_fork(token, node)
 
         # A fork with no way out parks the joined token in an incident, the others wait;
-        # its retry arrives at the join again, which then fires again.
+        # its retry arrives at the join again, which then fires again. (A join with start
+        # listeners took the others when it fired: a later fork failure parks the joined
+        # token alone, whose retry forks again, `_inclusive`.)
         self._atomically(node.id, join, token.id)
         return True
 
@@ -1329,7 +1437,15 @@ class Interpreter:
         if len(incoming) <= 1:
             self._leave(token, node)
             return
+        if token.listeners_done:
+            # The join fired, and its start listeners run one after another.
+            if not self.listeners.starting(token, node, joined=True):
+                self._leave(token, node)
+            return
         token.status = "waiting"
+        # A token an earlier firing made, whose start listeners run, joined already: the
+        # tokens that arrive meanwhile wait for the next firing.
+        joined = starting_tokens(self.state) if node.niva.execution_listeners else frozenset()
         arrived: dict[str, Token] = {}
         for other in self.state.tokens.values():
             if (
@@ -1337,18 +1453,25 @@ class Interpreter:
                 and other.scope_id == token.scope_id
                 and other.status == "waiting"
                 and other.via_flow not in arrived
+                and other.id not in joined
             ):
                 arrived[other.via_flow or ""] = other
         if all(flow.id in arrived for flow in incoming):
             for flow in incoming:
                 if arrived[flow.id].id != token.id:
                     self.state.tokens.pop(arrived[flow.id].id)
+            if self.listeners.starting(token, node, joined=True):
+                return  # the joined token leaves once the gateway's start listeners ran
             self._leave(token, node)
 
     # --- events ---------------------------------------------------------------------------
 
     def _end_event(self, token: Token, node: FlowNode) -> None:
         kinds = node.event_kinds()
+        # In its end phase the event did its work already: its end listeners have run.
+        done = token.phase == "end"
+        if not done and "escalation" not in kinds and self.listeners.ending(token, node):
+            return  # the event ends once its end listeners have run
         if "terminate" in kinds:
             scope_id = token.scope_id
             self.state.tokens.pop(token.id, None)
@@ -1361,10 +1484,12 @@ class Interpreter:
         if "error" in kinds:
             self._throw_at_end(token, node)
             return
-        if "escalation" in kinds:
+        if "escalation" in kinds and not done:
             self._throw_escalation(token, node)
             if token.id not in self.state.tokens:
                 return  # an interrupting catcher ended the scope it was in
+            if self.listeners.ending(token, node):
+                return
         if self.listeners.process_ending(token, node):
             return  # the case ends once the process's end listeners have run
         self.state.tokens.pop(token.id, None)
@@ -1901,6 +2026,9 @@ class Interpreter:
                         mapping.target,
                         self._eval(mapping.source or "", node.id, token.scope_id),
                     )
+            if token.listener_locals:
+                # The start listeners' variables are the subprocess's own (Zeebe's rule).
+                scope.variables.update(token.listener_locals)
             self._arm_event_subprocesses(node.id, scope.id)
             start = self.model.none_start(node.id)
             if start is None:
@@ -1930,9 +2058,26 @@ class Interpreter:
             if assignment.org_candidates:
                 self._org_candidates(activity, node)
             self._candidate_users(activity, node)
+        token = self.state.tokens.get(activity.token_id)
+        if token is not None and token.task_corrections:
+            self._apply_corrections(activity, node, token.task_corrections)
         for org in activity.candidate_orgs:
             self._participate(org)
         activity.form_key = node.niva.form.key if node.niva.form else None
+
+    def _apply_corrections(
+        self, activity: Activity, node: FlowNode, corrections: dict[str, JsonValue]
+    ) -> None:
+        """Open a user task with what its creating listeners corrected (Camunda 8,
+        `workflows.listeners.corrected`): corrected candidate groups are read as the
+        model's are (``org:`` names an organisation)."""
+        model_groups = activity.candidate_groups + activity.candidate_orgs
+        users, groups = corrected(corrections, activity.candidate_users, model_groups)
+        activity.candidate_users = users
+        if groups != model_groups:
+            activity.candidate_groups, activity.candidate_orgs = groups, []
+            if groups:
+                self._org_candidates(activity, node)
 
     def _inputs(self, activity: Activity, node: FlowNode) -> dict[str, JsonValue]:
         inputs: dict[str, JsonValue] = {}
@@ -2299,8 +2444,10 @@ class Interpreter:
             self._instance_done(token, node, scope)
             return
         if node.kind == "endEvent":
-            # An end event that ran a task (a message end) ends like any other end event.
-            token.phase = "enter"
+            # An end event that ran a task (a message end) ends like any other end event;
+            # after its end listeners it keeps its end phase, so they do not run again.
+            if token.phase != "end":
+                token.phase = "enter"
             token.activity_id = None
             self._end_event(token, node)
             return
@@ -2328,6 +2475,14 @@ class Interpreter:
             self._clear_scope(activity.inner_scope)
         if activity.multi is not None:
             self._interrupt_instances(activity.multi)
+        if activity.kind == "userTask":
+            # Its completing listeners go with it (the only listeners beside an activity).
+            for listener in [
+                a
+                for a in self.state.activities.values()
+                if a.kind == LISTENER_KIND and a.token_id == activity.token_id
+            ]:
+                self._interrupt(listener)
         self._drop_token(activity.token_id)
         if activity.parent_activity is None:
             return
@@ -2495,9 +2650,18 @@ class Interpreter:
         scope.variables["loopCounter"] = index + 1
         self.state.scopes[scope.id] = scope
         token = self._new_token(node.id, scope.id)
+        if self.listeners.starting(token, node):
+            return  # the instance starts once its start listeners have run (`_enter`)
         instance = self._enter_activity(token, node, key=key, parent_activity=body.id)
         scope.activity_id = instance.id
         multi.running.append(instance.id)
+
+    def _enter_instance(self, token: Token, node: FlowNode, scope: Scope) -> None:
+        """A multi-instance instance whose start listeners have run: its activity starts,
+        taking the place its listeners held in the body."""
+        body = body_of(self.state, scope, node)
+        instance = self._enter_activity(token, node, key=scope.key, parent_activity=body.id)
+        hold_instance(body, scope, instance.id)
 
     def _instance_done(self, token: Token, node: FlowNode, scope: Scope) -> None:
         bodies = [
@@ -2793,42 +2957,69 @@ class Interpreter:
             self._throw_escalation(token, node)
             if token.id not in self.state.tokens:
                 return
-        if not self._maps_outputs_passing(token, node):
+        if not self._maps_outputs_passing(token, node) and not self.listeners.ending(token, node):
             self._leave(token, node)
 
     def _throw_escalation(self, token: Token, node: FlowNode) -> None:
         """Escalate from ``token``'s scope outwards: the innermost escalation-start event
         subprocess or escalation boundary that catches the code runs (an interrupting one
-        ends what it interrupts, the thrower's token included). Uncaught, an escalation is
-        no error (BPMN's rule): the trail records it and the thrower goes on."""
+        ends what it interrupts, the thrower's token included). Uncaught, see
+        `_escalation_uncaught`."""
         code = self.model.escalation_code(node) or node.id
         if not self._propagate_escalation(token.scope_id, code):
-            self._audit("escalation_uncaught", element_id=node.id, detail=code)
+            self._escalation_uncaught(node.id, code)
 
-    def _propagate_escalation(self, scope_id: str, code: str) -> bool:
+    def _escalation_uncaught(self, element_id: str, code: str) -> None:
+        """An escalation nothing in this case caught. A case started by a call activity
+        passes it to its caller (Camunda 8's rule) and goes on at once: the caller's
+        interrupting catcher, if any, cancels this case there. Caught nowhere, an
+        escalation is no error (BPMN's rule): the trail records it and the thrower goes
+        on (`escalation_not_delivered` when the caller has gone)."""
+        if self.depth > 0 and self.patched(ESCALATION_TO_CALLER_PATCH):
+            self._audit("escalation_to_caller", element_id=element_id, detail=code)
+            self._effects.append(EscalateToCaller(element_id=element_id, code=code))
+            return
+        self._audit("escalation_uncaught", element_id=element_id, detail=code)
+
+    def escalation_not_delivered(
+        self, effect: EscalateToCaller, reason: str, now: datetime
+    ) -> None:
+        """The caller could not be told of an escalation (it has ended): uncaught, as in a
+        case that no call activity started."""
+        self.now = now
+        self._audit(
+            "escalation_uncaught", element_id=effect.element_id, detail=f"{effect.code} ({reason})"
+        )
+
+    def _propagate_escalation(
+        self, scope_id: str, code: str, holder: Activity | None = None
+    ) -> bool:
         """Hand an escalation to its innermost catcher; False if none catches it.
 
         Innermost first, as errors go (`_propagate_error`): an escalation-start event
         subprocess of the scope, then an escalation boundary of the scope's owner (a
         multi-instance instance's is its body's), and so on out to the process; an
-        escalation thrown inside an event subprocess is not caught beside it.
+        escalation thrown inside an event subprocess is not caught beside it. Given a
+        ``holder`` (a call activity whose child escalated), the search starts at its
+        boundary events.
         """
         skip_scope = False
         while True:
-            start = None
-            if not skip_scope:
-                start = self._catching_event_subprocess(scope_id, code, "escalation")
-            if start is not None:
-                self._audit("escalation_caught", element_id=start.id, detail=code)
-                self._start_event_subprocess(start, scope_id, None, None)
-                return True
-            scope = self.state.scopes.get(scope_id) if scope_id != ROOT_SCOPE else None
-            owner = self.state.activities.get(scope.activity_id) if scope is not None else None
-            if owner is None:
-                return False
-            holder = owner
-            if owner.parent_activity is not None:
-                holder = self.state.activities.get(owner.parent_activity) or owner
+            if holder is None:
+                start = None
+                if not skip_scope:
+                    start = self._catching_event_subprocess(scope_id, code, "escalation")
+                if start is not None:
+                    self._audit("escalation_caught", element_id=start.id, detail=code)
+                    self._start_event_subprocess(start, scope_id, None, None)
+                    return True
+                scope = self.state.scopes.get(scope_id) if scope_id != ROOT_SCOPE else None
+                owner = self.state.activities.get(scope.activity_id) if scope is not None else None
+                if owner is None:
+                    return False
+                holder = owner
+                if owner.parent_activity is not None:
+                    holder = self.state.activities.get(owner.parent_activity) or owner
             boundary = self._catching_boundary(holder, code, code_first=True, kind="escalation")
             if boundary is not None:
                 self._audit("escalation_caught", element_id=boundary.id, detail=code)
@@ -2839,6 +3030,7 @@ class Interpreter:
                 return True
             scope_id = holder.scope_id
             skip_scope = self.model.node(holder.element_id).triggered_by_event
+            holder = None
 
     # --- event subprocesses ---------------------------------------------------------------
 

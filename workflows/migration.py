@@ -7,9 +7,23 @@ and the two `ExecutableModel`s alone, whether the case fits: every active elemen
 open task, multi-instance body with its instances, subprocess scope, incident) must map to
 an element of a compatible kind in the same enclosing (mapped) subprocess of the target.
 It is pure and deterministic, so the API's dry run, a batch and the case's own ``migrate``
-update give the same answer. `migrate_state` builds the state the case continues with on
-the target: element ids mapped, task ids, multi-instance progress, variables, incidents and
-visit counters kept, timers and subscriptions armed again from the target (boundary
+update give the same answer.
+
+Work in flight that the source started and the target cannot take over is refused, named,
+with a reason that says to migrate once it has finished (`in_flight`): a compensation
+running (its remaining handlers were chosen by the source), an execution listener running
+or failed in an incident (the element has not started, or not been left, and the next
+listener is counted in the source's list), a service task or child case held for room. A
+service task running is refused by the case itself (`ProcessInstance`), which alone knows
+what runs. A child case that is starting or running is no refusal: the case keeps its
+call activity's task and waits for the child in the run that migrated, continuing as new
+only once it has ended. Installed compensations (completed activities a later throw would
+undo) move to the target's counterpart and its handler, and a case is refused when the
+target has none there.
+
+`migrate_state` builds the state the case continues with on the target: element ids
+mapped, task ids, multi-instance progress, variables, incidents, installed compensations
+and visit counters kept, timers and subscriptions armed again from the target (boundary
 timers from the activity's original start, so a deadline that still applies stays where
 it was; a timer the plan maps keeps its firings).
 
@@ -29,11 +43,13 @@ from process_models.errors import ExpressionError, TimerSpecError
 from process_models.limits import DEFAULT_LIMITS, EngineLimits
 from workflows.candidates import Actor
 from workflows.interpreter import Interpreter, ModelFailure, TriggerMemory
+from workflows.listeners import LISTENER_KIND
 from workflows.model import ExecutableModel
 from workflows.state import AuditEntry, InstanceState, MigrationRecord
 
 __all__ = [
     "MIGRATE_UPDATE",
+    "MIGRATION_IN_FLIGHT_PATCH",
     "MODIFY_UPDATE",
     "MigrateInput",
     "MigrateResult",
@@ -44,6 +60,7 @@ __all__ = [
     "ModifyInput",
     "ModifyResult",
     "check_migration",
+    "in_flight",
     "migrate_state",
 ]
 
@@ -51,6 +68,9 @@ MIGRATE_UPDATE = "migrate"
 """The update through which a case migrates itself."""
 MODIFY_UPDATE = "modify"
 """The update through which an operator repairs a case."""
+MIGRATION_IN_FLIGHT_PATCH = "niva-migration-in-flight"
+"""A migration is refused while a compensation or an execution listener is in flight
+(`in_flight`); a case that migrated in the middle of one before replays as it did."""
 
 _COMPATIBLE = {"sendTask": "serviceTask"}
 """Kinds that run the same way (a send task is a service task that sends)."""
@@ -198,15 +218,76 @@ class _Mapper:
         return None
 
 
+def in_flight(state: InstanceState) -> list[str]:
+    """What the case is in the middle of that a migration must not cut, one reason each
+    (empty when the case may migrate now as far as that goes).
+
+    Each is over soon on its own, so the reason tells the operator to try again then:
+
+    - a **compensation** running (a throw waiting for its handlers): the handlers still to
+      run were chosen, and are named, by the source version;
+    - an **execution listener** running, or failed in an incident: the element has not
+      started yet (a start listener) or has not been left (an end listener), and which
+      listener runs next is counted in the source's list of that element's listeners (a
+      user task's creating and completing listeners likewise);
+    - a **service activity or child case held** for room under ``max_in_flight``: its
+      inputs were evaluated on the source's rules, and it has not started.
+
+    Pure, like `check_migration`, which includes these reasons: a dry run reports them.
+    """
+    reasons: list[str] = []
+    for run in state.compensations.values():
+        current = run.current
+        doing = (
+            f": handler {current.handler_id!r} undoes {current.activity_id}"
+            if current is not None
+            else ""
+        )
+        reasons.append(
+            f"a compensation thrown at {run.element_id!r} is running{doing}, "
+            f"{len(run.pending)} more to undo: migrate once it has finished"
+        )
+    for activity in state.activities.values():
+        if activity.kind != LISTENER_KIND:
+            continue
+        token = state.tokens.get(activity.token_id)
+        # Its name is "<type> (<event> listener)" (`workflows.listeners`).
+        job_type, _, event = (activity.name or "").rpartition(" (")
+        listener = f"{event.removesuffix(')') or 'listener'} {job_type or activity.id!r}"
+        if token is not None and token.process_listeners:
+            listener = f"the process's {listener}"
+        else:
+            listener = f"the {listener} of {activity.element_id!r}"
+        if activity.status == "incident":
+            reasons.append(
+                f"{listener} failed ({activity.id}, an incident): retry it, and migrate "
+                "once it has finished"
+            )
+        else:
+            reasons.append(f"{listener} is running ({activity.id}): migrate once it has finished")
+    if state.held:
+        waiting = ", ".join(effect.activity_id for effect in state.held)
+        reasons.append(
+            f"service tasks or child cases wait for room to start ({waiting}): migrate "
+            "once they started"
+        )
+    return reasons
+
+
 def check_migration(
     state: InstanceState,
     source: ExecutableModel,
     target: ExecutableModel,
     plan: MigrationPlan,
+    *,
+    refuse_in_flight: bool = True,
 ) -> MigrationCheck:
-    """The changes migrating the case with ``plan`` would make, or why it cannot migrate.
+    """The changes migrating the case with ``plan`` would make, or why it cannot migrate
+    (work in flight included: `in_flight`).
 
-    Pure: it reads the state and the two models and changes nothing.
+    Pure: it reads the state and the two models and changes nothing. ``refuse_in_flight``
+    is False only to replay a migration recorded before in-flight work was refused
+    (`MIGRATION_IN_FLIGHT_PATCH`).
     """
     check = MigrationCheck()
     if state.ended:
@@ -228,7 +309,9 @@ def check_migration(
             check.refusals.append(f"the plan maps {element_id!r}, which the source lacks")
         if target_id not in target.nodes:
             check.refusals.append(f"the plan maps to {target_id!r}, which the target lacks")
-    if state.held:
+    if refuse_in_flight:
+        check.refusals.extend(in_flight(state))
+    elif state.held:
         check.refusals.append(
             "service tasks or child cases wait for room to start: migrate once they started"
         )
@@ -259,11 +342,36 @@ def check_migration(
         mapped_id = mapper.target_id(element_id)
         if mapped_id != element_id:
             check.changes.append(f"{element_id} -> {mapped_id}")
+    _check_compensable(state, mapper, check)
     if check.fits:
         check.changes.insert(0, f"{plan.source} -> {plan.target}")
         if plan.variables:
             check.changes.append("variables set: " + ", ".join(sorted(plan.variables)))
     return check
+
+
+def _check_compensable(state: InstanceState, mapper: _Mapper, check: MigrationCheck) -> None:
+    """Installed compensations (completed activities a later throw undoes) need the
+    target's counterpart of the activity to have a handler: dropped, the undo would be
+    lost; kept on the source's ids, a throw would start a handler the target lacks."""
+    seen: set[str] = set()
+    for entry in state.compensable:
+        if entry.element_id in seen:
+            continue
+        seen.add(entry.element_id)
+        target_id = mapper.target_id(entry.element_id)
+        link = mapper.target.compensation.get(target_id) if target_id is not None else None
+        if target_id is None or link is None:
+            check.refusals.append(
+                f"completed {entry.activity_id} is compensable (by {entry.handler_id!r}), but "
+                f"{target_id or entry.element_id!r} of {mapper.plan.target} has no "
+                "compensation handler: a later compensation could not undo it"
+            )
+        elif (target_id, link.handler_id) != (entry.element_id, entry.handler_id):
+            check.changes.append(
+                f"compensation of {entry.element_id}: {entry.element_id} -> {target_id}, "
+                f"{entry.handler_id} -> {link.handler_id}"
+            )
 
 
 def migrate_state(
@@ -277,6 +385,7 @@ def migrate_state(
     now: datetime,
     limits: EngineLimits = DEFAULT_LIMITS,
     depth: int = 0,
+    refuse_in_flight: bool = True,
 ) -> Interpreter:
     """An interpreter of ``target`` holding the state the case continues with (the given
     state is not changed).
@@ -284,7 +393,7 @@ def migrate_state(
     Raises:
         MigrationRefusedError: the case does not fit the plan (`check_migration`).
     """
-    check = check_migration(state, source, target, plan)
+    check = check_migration(state, source, target, plan, refuse_in_flight=refuse_in_flight)
     if not check.fits:
         raise MigrationRefusedError("; ".join(check.refusals))
     mapper = _Mapper(source, target, plan)
@@ -322,6 +431,12 @@ def migrate_state(
             incident.element_id = mapped(incident.element_id)
         else:
             incident.element_id = target.process.id
+    for entry in new.compensable:
+        # `check_migration` made sure the target has a handler for each.
+        entry.element_id = mapped(entry.element_id)
+        entry.handler_id = target.compensation[entry.element_id].handler_id
+        if entry.via is not None:
+            entry.via = mapped(entry.via)
     new.process_id, new.version = plan.target.process_id, plan.target.version
     new.variables.update(plan.variables)
     new.migrations.append(

@@ -9,8 +9,10 @@ store, which workflow code cannot.
 
 Why a workflow: a worker killed mid-batch leaves it where it was; a retried activity
 sends the same update again and the case, which records the migrations it applied,
-answers without migrating twice. Progress is the ``progress`` query; the batch's result
-is the same report.
+answers without migrating twice. The migrating activity heartbeats while the case works
+on the update, so a batch whose worker died tries the case again within
+`HEARTBEAT_TIMEOUT` instead of waiting out the case's whole timeout. Progress is the
+``progress`` query; the batch's result is the same report.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from workflows.candidates import Actor
     from workflows.migration import MigrationPlan
+    from workflows.migration_in_flight import InFlightWork
 
 __all__ = [
+    "HEARTBEAT_TIMEOUT",
     "LIST_ACTIVITY",
     "MIGRATE_ONE_ACTIVITY",
     "MIGRATION_WORKFLOW",
@@ -52,9 +56,17 @@ MIGRATE_ONE_ACTIVITY = "migrate_case"
 PROGRESS_QUERY = "progress"
 """The query answering the batch's report so far."""
 
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+"""How long a case's migrating activity may go without a heartbeat before it is tried
+again: long enough for a busy worker, short against a dead one."""
+
 _PARALLEL = 5
 """Cases migrated at once: enough to move a few hundred cases in a minute, few enough not
 to crowd the workers the cases themselves run on."""
+
+_LANES_PATCH = "niva-migration-batch-lanes"
+"""Batches from this patch on keep `_PARALLEL` cases in flight (lanes); those started
+before it migrate chunk by chunk, as their histories record."""
 
 
 def batch_workflow_id(migration_id: str) -> str:
@@ -78,7 +90,7 @@ class MigrationBatchInput(BaseModel):
         default=30.0,
         gt=0,
         description="How long one case's migration may take before it is tried again "
-        "(also how long a batch waits on a case whose worker died mid-call).",
+        "(a worker that died mid-call is noticed sooner, by its missing heartbeats).",
     )
 
 
@@ -100,6 +112,11 @@ class MigrationReport(BaseModel):
     refused: list[Refusal] = Field(default_factory=list)
     changes: dict[str, list[str]] = Field(
         default_factory=dict, description="What migrating changed (or would) per case."
+    )
+    in_flight: dict[str, list[InFlightWork]] = Field(
+        default_factory=dict,
+        description="Dry run: per case with any, the work in flight the migration would "
+        "wait for, re-arm, arm or cancel.",
     )
 
 
@@ -127,12 +144,16 @@ class MigrateOneInput(BaseModel):
 
 
 class MigrateOneResult(BaseModel):
-    """One case's answer: migrated (or would be) with its changes, or refused with why."""
+    """One case's answer: migrated (or would be) with its changes, or refused with why;
+    dry, also the work in flight migrating it would meet."""
 
     instance_id: str
     migrated: bool
     changes: list[str] = Field(default_factory=list)
     reason: str | None = None
+    in_flight: list[InFlightWork] = Field(
+        default_factory=list, description="Dry run: the case's work in flight."
+    )
 
 
 @workflow.defn(name=MIGRATION_WORKFLOW)
@@ -158,19 +179,44 @@ class MigrationBatch:
             )
             instances = list(dict.fromkeys([*instances, *listed.instance_ids]))
         self._report.total = len(instances)
-        for start in range(0, len(instances), _PARALLEL):
-            chunk = instances[start : start + _PARALLEL]
-            results = await asyncio.gather(*(self._migrate(request, i) for i in chunk))
-            for result in results:
-                if result.migrated:
-                    self._report.migrated.append(result.instance_id)
-                    self._report.changes[result.instance_id] = result.changes
-                else:
-                    self._report.refused.append(
-                        Refusal(instance_id=result.instance_id, reason=result.reason or "")
-                    )
+        if workflow.patched(_LANES_PATCH):
+            await self._migrate_in_lanes(request, instances)
+        else:
+            await self._migrate_in_chunks(request, instances)
         self._report.status = "completed"
         return self._report
+
+    async def _migrate_in_lanes(self, request: MigrationBatchInput, instances: list[str]) -> None:
+        """`_PARALLEL` lanes, each taking the next case as soon as its last one is done, so
+        one slow case holds back only its own lane."""
+        # One iterator shared by the lanes: the event loop runs one lane at a time, so
+        # each case is taken once, in a replayable order.
+        waiting = iter(instances)
+
+        async def lane() -> None:
+            for instance_id in waiting:
+                self._record(await self._migrate(request, instance_id))
+
+        await asyncio.gather(*(lane() for _ in range(min(_PARALLEL, len(instances)))))
+
+    async def _migrate_in_chunks(self, request: MigrationBatchInput, instances: list[str]) -> None:
+        """`_PARALLEL` cases at a time, each chunk waiting for its slowest case: how
+        batches started before `_LANES_PATCH` go on."""
+        for start in range(0, len(instances), _PARALLEL):
+            chunk = instances[start : start + _PARALLEL]
+            for result in await asyncio.gather(*(self._migrate(request, i) for i in chunk)):
+                self._record(result)
+
+    def _record(self, result: MigrateOneResult) -> None:
+        if result.in_flight:
+            self._report.in_flight[result.instance_id] = result.in_flight
+        if result.migrated:
+            self._report.migrated.append(result.instance_id)
+            self._report.changes[result.instance_id] = result.changes
+        else:
+            self._report.refused.append(
+                Refusal(instance_id=result.instance_id, reason=result.reason or "")
+            )
 
     async def _migrate(self, request: MigrationBatchInput, instance_id: str) -> MigrateOneResult:
         result: MigrateOneResult = await workflow.execute_activity(
@@ -184,6 +230,8 @@ class MigrationBatch:
             ),
             result_type=MigrateOneResult,
             start_to_close_timeout=timedelta(seconds=request.case_timeout_seconds),
+            # Timeouts are not part of the commands a replay compares: no patch needed.
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             # Idempotent: the case keys the migration by the batch's id.
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
             summary=f"migrate {instance_id}",

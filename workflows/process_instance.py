@@ -3,9 +3,10 @@
 It is a dynamic workflow, so the workflow type shown in the Web UI is the process id
 (``se_nhv_designation``) and operators filter the list by it. The BPMN semantics live in
 `workflows.interpreter`; this class only connects them to Temporal: it carries out the
-interpreter's effects (activities, child cases), sleeps until the next timer or the next
-request, validates requests before they reach the history, keeps the search attributes and
-details current, and continues as new at a quiet point.
+interpreter's effects (activities, child cases, escalations passed to the caller), sleeps
+until the next timer or the next request, validates requests before they reach the
+history, keeps the search attributes and details current, and continues as new at a quiet
+point.
 
 Concurrency: update handlers are synchronous, so a request is applied to the state in one
 step; activity and child completions arrive in tasks that also change the state in one
@@ -26,6 +27,7 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     ChildWorkflowError,
+    FailureError,
     TimeoutType,
     WorkflowAlreadyStartedError,
 )
@@ -51,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import errors
     from workflows import search_attributes as sa
+    from workflows.call_escalations import CHILD_ESCALATION_SIGNAL, ChildEscalationInput
     from workflows.candidates import describe, may_act
     from workflows.contract import (
         CancelInput,
@@ -66,7 +69,14 @@ with workflow.unsafe.imports_passed_through():
         StartInstanceInput,
         TokenView,
     )
-    from workflows.effects import CancelChild, CancelService, Effect, StartChild, StartService
+    from workflows.effects import (
+        CancelChild,
+        CancelService,
+        Effect,
+        EscalateToCaller,
+        StartChild,
+        StartService,
+    )
     from workflows.interpreter import (
         CASE_LIMITS_PATCH,
         Interpreter,
@@ -77,6 +87,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.migration import (
         MIGRATE_UPDATE,
+        MIGRATION_IN_FLIGHT_PATCH,
         MODIFY_UPDATE,
         MigrateInput,
         MigrateResult,
@@ -84,6 +95,7 @@ with workflow.unsafe.imports_passed_through():
         ModifyInput,
         ModifyResult,
         check_migration,
+        in_flight,
         migrate_state,
     )
     from workflows.model import load_model
@@ -133,6 +145,11 @@ UNSTARTED_CANCEL_PATCH = "niva-unstarted-cancel"
 """An activity or child cancelled in the same step that started it (a parallel branch
 reaching a terminate end, a timer due when a retry restarts a service task) no longer
 keeps the ended case's workflow open for ever."""
+CHILD_START_CANCEL_PATCH = "niva-child-start-cancel"
+"""A call activity cancelled while its child was starting cancels that child once it has
+started and waits for it to end (before: the cancel request sent during the start was all;
+when the server answered it "not found", the ended case waited on the child for ever).
+Asked only when a cancel meets a start still pending."""
 _DEFAULT_RETRIES = 5
 _DEFAULT_ACTIVITY_TIMEOUT = timedelta(minutes=5)
 
@@ -188,8 +205,12 @@ class ProcessInstance:
         self._sleeper: asyncio.Task[None] | None = None
         self._sleep_target: datetime | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Call activities cancelled while their child task ran (`_run_child` reads it once
+        # the child's start has returned).
+        self._cancel_after_start: set[str] = set()
         self._published: dict[str, AttributeValue] = {}
         self._calendar_failed = False
+        self._escalations_sent = 0
         # Continued as new, the case keeps its search attributes; the message subscriptions
         # it listed must be unlisted when they close, though this run never upserted them.
         for key in (sa.MESSAGE_SUBSCRIPTIONS, sa.SIGNAL_SUBSCRIPTIONS):
@@ -251,7 +272,9 @@ class ProcessInstance:
         # Read self._interpreter afresh each time: a migration replaces it.
         while True:
             self._interpreter.run(workflow.now())
-            self._carry_out(self._interpreter.take_effects())
+            effects = self._interpreter.take_effects()
+            self._carry_out(effects)
+            self._escalate_to_caller(effects)
             if await self._extend_calendar():
                 continue
             self._publish()
@@ -382,6 +405,8 @@ class ProcessInstance:
             elif isinstance(effect, CancelService | CancelChild):
                 task = self._tasks.get(effect.activity_id)
                 if task is not None:
+                    if isinstance(effect, CancelChild):
+                        self._cancel_after_start.add(effect.activity_id)
                     task.cancel()
 
     def _track(self, activity_id: str, task: asyncio.Task[None]) -> None:
@@ -491,6 +516,8 @@ class ProcessInstance:
             self._done(effect.activity_id)
 
     async def _run_child(self, effect: StartChild) -> None:
+        # A task cancelled before it first ran never gets here: what is remembered is ours.
+        self._cancel_after_start.discard(effect.activity_id)
         try:
             source = await workflow.execute_local_activity(
                 RESOLVE_MODEL_ACTIVITY,
@@ -524,6 +551,11 @@ class ProcessInstance:
                 static_summary=effect.title,
                 result_type=InstanceResult,
             )
+            if effect.activity_id in self._cancel_after_start and workflow.patched(
+                CHILD_START_CANCEL_PATCH
+            ):
+                await self._cancel_started_child(handle)
+                return
             if effect.detached:
                 # The call activity's work was to start the child: its token goes on now
                 # (cases recorded before `DETACHED_START_PATCH` went on when it was entered).
@@ -549,7 +581,61 @@ class ProcessInstance:
             # there is no activity left and this changes nothing).
             self._interpreter.child_failed(effect.activity_id, message, workflow.now())
         finally:
+            self._cancel_after_start.discard(effect.activity_id)
             self._done(effect.activity_id)
+
+    @staticmethod
+    async def _cancel_started_child(
+        handle: workflow.ChildWorkflowHandle[Any, InstanceResult],
+    ) -> None:
+        """Cancel a child whose call activity was cancelled while it was starting, and wait
+        until it has ended.
+
+        The SDK answers a cancel during the start with a cancel request sent at once. When
+        that request reaches the server before the child exists, the server records it as
+        failed ("not found") and nothing tells the workflow: the child runs on and the
+        ended case would wait on it for ever. Cancelling the handle now asks again, for the
+        run that started; a request to a child already cancelling or ended changes nothing.
+        """
+        handle.cancel()
+        # The call activity is gone: how the child ended is nobody's business here.
+        with contextlib.suppress(ChildWorkflowError, asyncio.CancelledError):
+            await handle
+
+    def _escalate_to_caller(self, effects: list[Effect]) -> None:
+        """Tell the caller of each escalation this called case did not catch. The case
+        has gone on already; it only does not end (nor continue as new) before the signal
+        has reached the caller, so the caller sees the escalation before the child's end."""
+        for effect in effects:
+            if isinstance(effect, EscalateToCaller):
+                self._escalations_sent += 1
+                key = f"~escalation{self._escalations_sent}"
+                self._track(key, asyncio.create_task(self._send_escalation(effect, key)))
+
+    async def _send_escalation(self, effect: EscalateToCaller, key: str) -> None:
+        try:
+            parent = self._input.parent_workflow_id
+            if parent is None:
+                self._interpreter.escalation_not_delivered(effect, "no caller", workflow.now())
+                return
+            await workflow.get_external_workflow_handle(parent).signal(
+                CHILD_ESCALATION_SIGNAL,
+                ChildEscalationInput(
+                    child_workflow_id=workflow.info().workflow_id,
+                    code=effect.code,
+                    element_id=effect.element_id,
+                ),
+            )
+        except asyncio.CancelledError:
+            pass
+        except FailureError as err:
+            # The caller has ended: the escalation is caught nowhere, and this case goes
+            # on as one that no call activity started.
+            self._interpreter.escalation_not_delivered(
+                effect, f"caller {self._input.parent_workflow_id} not told: {err}", workflow.now()
+            )
+        finally:
+            self._done(key)
 
     # --- what operators see ------------------------------------------------------------------
 
@@ -828,6 +914,15 @@ class ProcessInstance:
             raise errors.conflict(f"no subscription here takes signal {request.name!r} from you")
         self._check_size(request.variables)
 
+    @workflow.signal(name=CHILD_ESCALATION_SIGNAL)
+    def child_escalation(self, request: ChildEscalationInput) -> None:
+        """A child case's escalation that nothing in it caught: it escalates from the call
+        activity waiting on that child (`Interpreter.child_escalated`)."""
+        if self._state.ended:
+            return
+        self._interpreter.child_escalated(request.child_workflow_id, request.code, workflow.now())
+        self._changed = True
+
     @workflow.update(name="retry_incident")
     def retry_incident(self, request: RetryIncidentInput) -> IncidentView:
         """Resume a token parked in an incident."""
@@ -873,8 +968,12 @@ class ProcessInstance:
                 retry_policy=RetryPolicy(maximum_attempts=3),
                 summary=f"resolve {target_ref}",
             )
-            # Checked again after the await: the case may have moved meanwhile.
-            self._check_migratable(request)
+            # Checked again after the await: the case may have moved meanwhile. (A case
+            # that migrated mid-compensation before such work was refused replays so.)
+            refuse_in_flight = not in_flight(self._state) or workflow.patched(
+                MIGRATION_IN_FLIGHT_PATCH
+            )
+            self._check_migratable(request, refuse_in_flight=refuse_in_flight)
             target = load_model(source)
             try:
                 migrated = migrate_state(
@@ -887,10 +986,13 @@ class ProcessInstance:
                     now=workflow.now(),
                     limits=self._input.limits,
                     depth=self._input.depth,
+                    refuse_in_flight=refuse_in_flight,
                 )
             except MigrationRefusedError as exc:
                 raise errors.conflict(f"the case cannot be migrated: {exc}") from exc
-            changes = check_migration(self._state, self._model, target, request.plan).changes
+            changes = check_migration(
+                self._state, self._model, target, request.plan, refuse_in_flight=refuse_in_flight
+            ).changes
             migrated.patched = workflow.patched
             self._interpreter = migrated
             self._model = target
@@ -918,9 +1020,10 @@ class ProcessInstance:
                 )
         return None
 
-    def _check_migratable(self, request: MigrateInput) -> None:
+    def _check_migratable(self, request: MigrateInput, *, refuse_in_flight: bool = True) -> None:
         """What a migration needs of the case beyond the plan: open, on the plan's source
-        version, and at a step boundary with no service task in flight (a child case may
+        version, and at a step boundary with no compensation or listener in flight
+        (`workflows.migration.in_flight`) and no service task running (a child case may
         run: `_waits_on_child`)."""
         self._check_open()
         source = request.plan.source
@@ -928,6 +1031,9 @@ class ProcessInstance:
             raise errors.conflict(
                 f"the case runs {self._state.process_id} v{self._state.version}, not {source}"
             )
+        reasons = in_flight(self._state) if refuse_in_flight else []
+        if reasons:
+            raise errors.conflict("the case cannot be migrated now: " + "; ".join(reasons))
         # A child case a call activity waits on may run on: this run keeps waiting for it
         # (its completion then moves the token on the target's rules) and continues as
         # new once it has ended. Continuing as new at once would cancel it.

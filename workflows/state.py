@@ -96,6 +96,17 @@ class Token(BaseModel):
     process_listeners: bool = Field(
         default=False, description="The listeners it runs are the process's, not the element's."
     )
+    completing: bool = Field(
+        default=False,
+        description="Camunda 8: its user task's completion was accepted and the task's "
+        "completing listeners run (`workflows.listeners`); the completion waits in "
+        "``payload``.",
+    )
+    task_corrections: Json | None = Field(
+        default=None,
+        description="Camunda 8: what the user task's creating listeners corrected "
+        "(assignee, candidate users and groups), applied when the task opens.",
+    )
 
 
 class Scope(BaseModel):

@@ -20,6 +20,7 @@ fields the ``niva:`` elements fill: the engine, validation and the API read only
 | ``calledDecision decisionId resultVariable`` | `CalledDecision` |
 | ``properties`` / ``property name value`` | ``properties`` (‡) |
 | ``executionListeners`` / ``executionListener`` | ``execution_listeners`` (‡‡‡) |
+| ``taskListeners`` / ``taskListener`` (on a user task) | ``task_listeners`` |
 
 (†) of every element that waits for that message. (‡) on a process, the properties
 ``niva:calendar`` and ``niva:timezone`` set the process's calendar and zone. (‡‡) an
@@ -27,8 +28,8 @@ embedded form's form-js JSON by id, which a task links with
 ``formKey="camunda-forms:bpmn:<id>"``. (‡‡‡) of the node, or of the ``Process``.
 
 Other zeebe elements (``userTask``, ``versionTag``, …) are kept raw only. Those that
-would run work niva does not run yet (``taskListeners``: `UNSUPPORTED`; execution
-listeners where `listener_problems` says) are validation problems (`unsupported_settings`),
+would run work niva does not run yet (`UNSUPPORTED`; execution and task listeners where
+`listener_problems` says) are validation problems (`unsupported_settings`),
 so a model never runs with them silently dropped. Zeebe's vocabulary is read leniently,
 as Camunda Modeler writes it: an attribute niva does not use is ignored rather than an
 error.
@@ -57,6 +58,7 @@ from process_models.schema import (
     Script,
     Subscription,
     TaskDefinition,
+    TaskListener,
 )
 from service_contract import BUILTIN_TASK_TYPE_NAMES
 
@@ -65,6 +67,7 @@ __all__ = [
     "UNSUPPORTED",
     "ZEEBE_PREFIX",
     "is_zeebe",
+    "listener_events",
     "listener_problems",
     "read_execution_listeners",
     "read_loop",
@@ -166,6 +169,16 @@ def read_node_extension(element: _Element, niva: NivaExtensions) -> None:
         niva.properties.update(_properties(element))
     elif name == "executionListeners":
         niva.execution_listeners.extend(read_execution_listeners(element))
+    elif name == "taskListeners":
+        niva.task_listeners.extend(
+            TaskListener(
+                event_type=child.get("eventType"),
+                type=child.get("type"),
+                retries=child.get("retries"),
+                line=_line(child),
+            )
+            for child in _children(element, "taskListener")
+        )
 
 
 def read_execution_listeners(element: _Element) -> list[ExecutionListener]:
@@ -282,16 +295,13 @@ def read_subscription_key(extensions: Iterable[_Element]) -> str | None:
 
 
 #: zeebe extension elements that run work niva does not run yet, with what to do instead.
-UNSUPPORTED: dict[str, str] = {
-    "taskListeners": "task listeners (jobs when a user task is assigned or completed) are not "
-    "supported yet: model the listener's work as a service task before or after the task",
-}
+UNSUPPORTED: dict[str, str] = {}
 
 
 def unsupported_settings(process: Process) -> list[Problem]:
     """A problem for each zeebe element of ``process`` (its own, and its flow nodes')
     that niva does not run yet (`UNSUPPORTED`), naming the element and its line, and for
-    each execution listener niva cannot run as written (`listener_problems`)."""
+    each execution or task listener niva cannot run as written (`listener_problems`)."""
     holders: list[tuple[str, BaseElement]] = [("process", process)]
     holders += [(node.kind, node) for node in process.all_nodes()]
     problems = listener_problems(process)
@@ -311,8 +321,8 @@ def unsupported_settings(process: Process) -> list[Problem]:
     return problems
 
 
-#: Elements whose execution listeners niva runs (`workflows.listeners`), besides the process.
-LISTENER_KINDS = frozenset(
+#: Tasks: execution listeners at their start and end (`workflows.listeners`).
+LISTENER_TASK_KINDS = frozenset(
     {
         "userTask",
         "serviceTask",
@@ -325,44 +335,160 @@ LISTENER_KINDS = frozenset(
     }
 )
 
+#: Task listener event types niva runs, by the names Camunda Modeler writes (older
+#: versions wrote the short ones).
+TASK_LISTENER_EVENTS: dict[str, str] = {
+    "creating": "creating",
+    "create": "creating",
+    "completing": "completing",
+    "complete": "completing",
+}
+
+#: Task listener event types Camunda defines that niva does not run yet, and why.
+TASK_LISTENER_NOT_YET: dict[str, str] = {
+    "assigning": "niva assigns a task only when it opens (a creating listener may set the "
+    "assignee then)",
+    "assignment": "niva assigns a task only when it opens (a creating listener may set the "
+    "assignee then)",
+    "updating": "niva has no update of an open task",
+    "update": "niva has no update of an open task",
+    "canceling": "niva cancels a task at once, without waiting for a job",
+    "cancel": "niva cancels a task at once, without waiting for a job",
+}
+
+
+def listener_events(node: FlowNode) -> tuple[str, ...]:
+    """The execution-listener event types Camunda runs on ``node`` (docs/MODELLING.md,
+    "Execution listeners"): start and end on tasks (for each instance of a multi-instance
+    activity), subprocesses, call activities, intermediate events and end events; only end
+    on start events and boundary events; only start on error end events and gateways; none
+    on compensation boundary events. Where niva does not run one of them yet, `_not_yet`
+    says why."""
+    kinds = node.event_kinds()
+    kind = node.kind
+    if kind in LISTENER_TASK_KINDS or kind == "callActivity" or kind == "subProcess":
+        return ("start", "end")
+    if kind == "startEvent" or (kind == "boundaryEvent" and "compensate" not in kinds):
+        return ("end",)
+    if kind in ("exclusiveGateway", "parallelGateway", "eventBasedGateway", "inclusiveGateway"):
+        return ("start",)
+    if kind == "intermediateCatchEvent":
+        return ("start", "end")
+    if kind == "intermediateThrowEvent" or kind == "endEvent":
+        # An error end event leaves its scope at once (Camunda runs no end listener there).
+        return ("start",) if "error" in kinds else ("start", "end")
+    return ()
+
+
+def _not_yet(node: FlowNode, event: str) -> str | None:
+    """Why niva does not run an ``event`` listener Camunda runs on ``node`` (None: it does)."""
+    kinds = node.event_kinds()
+    if event == "start" and node.kind == "subProcess" and node.triggered_by_event:
+        return "niva does not run start listeners on an event subprocess yet"
+    throws = node.kind in ("intermediateThrowEvent", "endEvent")
+    if event == "end" and throws and {"compensate", "link"} & set(kinds):
+        return "niva does not run end listeners on a compensation or link throw event yet"
+    return None
+
+
+def _refused(node: FlowNode, event: str) -> str:
+    """Why Camunda refuses an ``event`` listener on ``node``, with what to do instead."""
+    if node.kind == "startEvent":
+        return (
+            "a start event runs no start listener (Camunda's rule): use the process's or "
+            "the subprocess's"
+        )
+    if node.kind == "boundaryEvent" and event == "start":
+        return (
+            "a boundary event runs no start listener (Camunda's rule): use the start "
+            "listeners of the activity it is attached to"
+        )
+    if node.kind == "boundaryEvent":
+        return (
+            "a compensation boundary event runs no listener (Camunda's rule): use the "
+            "compensation handler's"
+        )
+    if node.kind.endswith("Gateway"):
+        return (
+            "a gateway runs no end listener (Camunda's rule): use a start listener of the "
+            "element after it"
+        )
+    if "error" in node.event_kinds():
+        return "an error end event runs no end listener (Camunda's rule): use the catching event's"
+    return f"a {node.kind} runs no execution listener"
+
 
 def listener_problems(process: Process) -> list[Problem]:
-    """A problem for each ``zeebe:executionListener`` of ``process`` or its flow nodes
-    that niva cannot run as written: without a job type, with an ``eventType`` other than
-    ``start`` or ``end``, with ``retries`` that are not a positive whole number, a type
-    given twice for one event (Zeebe refuses it too), a computed type, niva's own task
-    type, or on an element where niva does not run listeners yet (events, gateways,
-    subprocesses, call activities, multi-instance activities)."""
-    holders: list[tuple[str, BaseElement, list[ExecutionListener]]] = [
-        ("process", process, process.execution_listeners)
-    ]
-    holders += [(node.kind, node, node.niva.execution_listeners) for node in process.all_nodes()]
+    """A problem for each ``zeebe:executionListener`` or ``zeebe:taskListener`` of
+    ``process`` or its flow nodes that niva cannot run as written: without a job type,
+    with an event type Camunda does not allow on the element (`listener_events`) or niva
+    does not run yet, with ``retries`` that are not a positive whole number, a type given
+    twice for one event (Zeebe refuses it too), a computed type, or niva's own task type;
+    task listeners anywhere but on a user task."""
     problems: list[Problem] = []
-    for kind, element, listeners in holders:
-        where = f"zeebe:executionListener on {kind} {element.id!r}"
-        if listeners and not _runs_listeners(element):
-            message = (
-                f"{where}: niva runs execution listeners on tasks (not multi-instance) and on "
-                "the process, not yet here: model the listener's work as a service task "
-                "before or after the element"
-            )
-            problems.append(_at(element, listeners[0], message))
-            continue
-        seen: set[tuple[str | None, str]] = set()
-        for listener in listeners:
-            problems += [
-                _at(element, listener, f"{where}: {message}")
-                for message in _listener_mistakes(listener, seen)
-            ]
+    where = "zeebe:executionListener on process " + repr(process.id)
+    seen: set[tuple[str | None, str]] = set()
+    for listener in process.execution_listeners:
+        mistakes = _listener_mistakes(listener, seen, ("start", "end"))
+        problems += [_at(process, listener, f"{where}: {m}") for m in mistakes]
+    for node in process.all_nodes():
+        where = f"zeebe:executionListener on {node.kind} {node.id!r}"
+        allowed = listener_events(node)
+        seen = set()
+        for listener in node.niva.execution_listeners:
+            event = listener.event_type
+            if event in ("start", "end") and event not in allowed:
+                problems.append(_at(node, listener, f"{where}: {_refused(node, event)}"))
+                continue
+            reason = _not_yet(node, event) if event in ("start", "end") else None
+            if reason is not None:
+                message = (
+                    f"{where}: {reason}: model the listener's work as a service task before "
+                    "or after the element"
+                )
+                problems.append(_at(node, listener, message))
+                continue
+            mistakes = _listener_mistakes(listener, seen, ("start", "end"))
+            problems += [_at(node, listener, f"{where}: {m}") for m in mistakes]
+        problems += _task_listener_problems(node)
     return problems
 
 
-def _listener_mistakes(listener: ExecutionListener, seen: set[tuple[str | None, str]]) -> list[str]:
-    """What is wrong with one listener (``seen``: the event types and job types before it)."""
+def _task_listener_problems(node: FlowNode) -> list[Problem]:
+    where = f"zeebe:taskListener on {node.kind} {node.id!r}"
+    listeners = node.niva.task_listeners
+    if listeners and node.kind != "userTask":
+        return [_at(node, listeners[0], f"{where}: task listeners run on user tasks only")]
+    problems: list[Problem] = []
+    seen: set[tuple[str | None, str]] = set()
+    for listener in listeners:
+        event = listener.event_type or ""
+        if event in TASK_LISTENER_NOT_YET:
+            message = (
+                f"{where}: niva does not run {event} task listeners yet: "
+                f"{TASK_LISTENER_NOT_YET[event]}"
+            )
+            problems.append(_at(node, listener, message))
+            continue
+        mistakes = _listener_mistakes(listener, seen, tuple(TASK_LISTENER_EVENTS))
+        problems += [_at(node, listener, f"{where}: {m}") for m in mistakes]
+    return problems
+
+
+def _listener_mistakes(
+    listener: ExecutionListener,
+    seen: set[tuple[str | None, str]],
+    events: tuple[str, ...],
+) -> list[str]:
+    """What is wrong with one listener (``seen``: the event types and job types before it;
+    ``events``: the event types it may name)."""
     mistakes: list[str] = []
     job_type = (listener.type or "").strip()
-    if listener.event_type not in ("start", "end"):
-        mistakes.append("eventType must be start or end")
+    if listener.event_type not in events:
+        if events == ("start", "end"):
+            mistakes.append("eventType must be start or end")
+        else:
+            mistakes.append("eventType must be creating or completing")
     if not job_type:
         mistakes.append("the listener needs a type (the job type it runs)")
     elif job_type.startswith("="):
@@ -372,7 +498,8 @@ def _listener_mistakes(listener: ExecutionListener, seen: set[tuple[str | None, 
     retries = (listener.retries or "").strip()
     if retries and not (retries.isdigit() and int(retries) > 0):
         mistakes.append("retries must be a positive whole number")
-    key = (listener.event_type, job_type)
+    event = TASK_LISTENER_EVENTS.get(listener.event_type or "", listener.event_type)
+    key = (event, job_type)
     if key in seen:
         mistakes.append(
             f"the {listener.event_type} listener {job_type!r} is given twice (Zeebe refuses it too)"
@@ -383,12 +510,6 @@ def _listener_mistakes(listener: ExecutionListener, seen: set[tuple[str | None, 
 
 def _at(element: BaseElement, listener: ExecutionListener, message: str) -> Problem:
     return Problem(message=message, element_id=element.id, line=listener.line or element.line)
-
-
-def _runs_listeners(element: BaseElement) -> bool:
-    if isinstance(element, Process):
-        return True
-    return isinstance(element, FlowNode) and element.kind in LISTENER_KINDS and element.loop is None
 
 
 def with_correlation_key(niva: NivaExtensions, key: str, line: int | None) -> None:

@@ -25,6 +25,7 @@ from process_models.timers import IsoDuration
 
 __all__ = [
     "FORMS",
+    "MESSAGES",
     "RULES",
     "AnnualFollowUp",
     "ApplicantStatement",
@@ -44,6 +45,8 @@ __all__ = [
     "ReadvertiseDecision",
     "ReferralResponse",
     "RevocationDecision",
+    "RevocationInitiation",
+    "RevocationRequest",
     "TimeLimits",
     "swedish_npos",
     "swedish_regions",
@@ -588,6 +591,27 @@ class RevocationDecision(_Form):
         return self
 
 
+# --- messages a model reads as a whole ---------------------------------------------------------
+
+
+class RevocationRequest(_Form):
+    """The payload of ``request_revocation``: the holder asks for its permit to be revoked."""
+
+    reason: Text | None = Field(default=None, description="Why the holder asks.")
+
+
+class RevocationInitiation(_Form):
+    """The payload of ``initiate_revocation``: Socialstyrelsen brings the permit before the
+    nämnd. Left out, the ground is circumstances_changed (the model's default)."""
+
+    ground: Literal["circumstances_changed", "conditions_not_met"] = Field(
+        default="circumstances_changed",
+        description="circumstances_changed (förutsättningarna har ändrats) or "
+        "conditions_not_met (villkoren uppfylls inte).",
+    )
+    reason: Text | None = Field(default=None, description="Why Socialstyrelsen initiates.")
+
+
 FORMS: dict[str, type[BaseModel]] = {
     f"se.nhv.{form.__name__}": form
     for form in (
@@ -609,3 +633,11 @@ FORMS: dict[str, type[BaseModel]] = {
     )
 }
 """The NHV forms by key (``se.nhv.ExpertReport``)."""
+
+MESSAGES: dict[str, type[BaseModel]] = {
+    "request_revocation": RevocationRequest,
+    "initiate_revocation": RevocationInitiation,
+}
+"""The payload models of the NHV messages whose payload a model keeps as a whole, by
+message name: the API refuses a payload they do not admit (422), and the Camunda 8 version
+of the model names their fields (`process_models.convert`)."""

@@ -17,7 +17,14 @@ from process_models.schema import Definitions, FlowNode
 from starter.api.errors import ApiError
 from starter.api.schemas import FieldError
 
-__all__ = ["camunda_form", "check_form", "check_start_form", "form_schema", "task_form_schema"]
+__all__ = [
+    "camunda_form",
+    "check_form",
+    "check_message",
+    "check_start_form",
+    "form_schema",
+    "task_form_schema",
+]
 
 log = structlog.get_logger("niva.api")
 
@@ -45,6 +52,29 @@ def check_form(
         ]
         raise ApiError(
             422, "invalid", f"{where}: the values do not satisfy form {form_key}", fields=fields
+        ) from exc
+
+
+def check_message(registry: Registry, name: str, payload: dict[str, JsonValue], field: str) -> None:
+    """422 with the field errors (at ``body.<field>``, the request's name for the payload) when
+    message ``name`` has a registered payload model (`Registry.message`) that ``payload``
+    does not satisfy: a field it does not name is refused, as the Camunda 8 version of a
+    model that reads the message as a whole keeps only the fields it names."""
+    model = registry.message(name)
+    if model is None:
+        return
+    try:
+        model.model_validate(payload)
+    except ValidationError as exc:
+        fields = [
+            FieldError(loc=["body", field, *(str(p) for p in e["loc"])], msg=e["msg"])
+            for e in exc.errors(include_url=False)
+        ]
+        raise ApiError(
+            422,
+            "invalid",
+            f"the {field} of message {name} does not satisfy {model.__name__}",
+            fields=fields,
         ) from exc
 
 

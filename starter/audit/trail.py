@@ -42,6 +42,7 @@ from workflows.migration import (
     MIGRATE_UPDATE,
     MODIFY_UPDATE,
     MigrateInput,
+    MigrateResult,
     ModifyInput,
     ModifyResult,
 )
@@ -384,6 +385,11 @@ class _Walk:
         elif isinstance(request, CancelInput):
             self._add(run, event, "cancelled", detail=request.reason, **common)
         elif isinstance(request, MigrateInput):
+            answer = _decode(outcome.success.payloads, MigrateResult, self.store)
+            if answer is not None and answer.duplicate:
+                # A batch that lost the first answer (its worker died) asked again, and
+                # the case, migrated in an earlier run, changed nothing: not a decision.
+                return
             plan = request.plan
             detail = f"{plan.source} -> {plan.target}, plan {plan.digest()}"
             payload = dict(plan.variables) or None

@@ -4,8 +4,9 @@ running cases, through the HTTP API (``/migrations``, ``/instances/{id}/modify``
 A plan file (YAML or JSON) holds ``source: {process_id, version}``, ``target: {…}``,
 ``mappings`` and optionally ``variables``; the cases are named with ``--instance`` (one
 or more) or selected with ``--query``. The batch runs on the server; the command follows
-it with a progress bar and prints the report as a table (or ``--json``). Exit 0 when
-every case was migrated (or, dry, would be), 1 when any was refused.
+it with a progress bar and prints the report as a table (or ``--json``); a dry run lists,
+under each case, its work in flight and what migrating would do to it (wait, rearm, arm,
+cancel). Exit 0 when every case was migrated (or, dry, would be), 1 when any was refused.
 """
 
 from __future__ import annotations
@@ -98,8 +99,23 @@ def _follow(migration_id: str, *, url: str, token: str | None, show_progress: bo
 
 def _print_report(report: dict[str, Any]) -> None:
     verb = "would migrate" if report["dry_run"] else "migrated"
-    rows = [[i, verb, "; ".join(report["changes"].get(i, []))] for i in report["migrated"]]
-    rows += [[r["instance_id"], "refused", r["reason"]] for r in report["refused"]]
+    in_flight: dict[str, list[dict[str, Any]]] = report.get("in_flight", {})
+
+    def with_work(row: list[str]) -> list[list[str]]:
+        # Under each case, one row per piece of work in flight: what migrating does to it.
+        work = in_flight.get(row[0], [])
+        return [row, *(["", f"  {w['effect']}", w["detail"]] for w in work)]
+
+    rows = [
+        line
+        for i in report["migrated"]
+        for line in with_work([i, verb, "; ".join(report["changes"].get(i, []))])
+    ]
+    rows += [
+        line
+        for r in report["refused"]
+        for line in with_work([r["instance_id"], "refused", r["reason"]])
+    ]
     headers = ["INSTANCE", "RESULT", "DETAIL"]
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(2)]
     for row in [headers, *rows]:

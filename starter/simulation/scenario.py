@@ -16,11 +16,20 @@ A scenario is YAML::
         payload: {}
 
 A scenario that does not fit raises `ScenarioError` naming the line and the field.
+
+The simulation's clock starts at the present, so ``start`` must lie ahead. A scenario
+written for a year that has passed runs moved by whole years (`Scenario.shift_years`,
+``niva models simulate --shift-years N``): its start, its messages' ``at`` and every
+ISO 8601 date or date-time among its variables and payloads move together, so write
+expressions relative to them (``=year(date(approved_from)) + 9``, not ``=2040``).
 """
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Self
 
@@ -163,6 +172,81 @@ class Scenario(BaseModel):
         if horizon.is_zero:
             raise ValueError("the simulation needs a horizon longer than nothing")
         return horizon
+
+    def shift_years(self, years: int) -> Scenario:
+        """This scenario ``years`` whole years later: ``start``, the messages' ``at`` and
+        every ISO 8601 date or date-time string among the variables and the payloads, each
+        keeping its month, day, time and UTC offset (29 February becomes 28 February in a
+        common year). Expressions (``=…``) stay as they are."""
+        if years == 0:
+            return self
+        actions = [
+            action.model_copy(
+                update={
+                    "payload": _shift_json(action.payload, years),
+                    **(
+                        {"at": _shift_datetime(action.at, years)}
+                        if isinstance(action, MessageAction) and action.at is not None
+                        else {}
+                    ),
+                }
+            )
+            for action in self.actions
+        ]
+        return self.model_copy(
+            update={
+                "start": _shift_datetime(self.start, years),
+                "variables": _shift_json(self.variables, years),
+                "actions": actions,
+            }
+        )
+
+    def years_until_after(self, now: datetime) -> int:
+        """The fewest whole years `shift_years` needs for ``start`` to lie after ``now``."""
+        years = max(0, now.year - self.start.year)
+        while _shift_datetime(self.start, years) <= now:
+            years += 1
+        return years
+
+
+# --- moving a scenario by whole years --------------------------------------------------------
+
+# A date (2031-01-01) or a date-time (2031-01-01T10:00:00+01:00) as the scenarios write them.
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def _moved_day(year: int, month: int, day: int) -> int:
+    """``day`` of ``month`` in ``year``, 29 February clamped to a common year's 28th."""
+    return min(day, calendar.monthrange(year, month)[1])
+
+
+def _shift_datetime(moment: datetime, years: int) -> datetime:
+    year = moment.year + years
+    return moment.replace(year=year, day=_moved_day(year, moment.month, moment.day))
+
+
+def _shift_text(text: str, years: int) -> str:
+    """``text`` moved ``years`` when it is an ISO 8601 date or date-time, else as it is."""
+    match = _ISO_DATE.fullmatch(text)
+    if match is None:
+        return text
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    year = int(match[1]) + years
+    day = _moved_day(year, int(match[2]), int(match[3]))
+    return f"{year:04d}-{match[2]}-{day:02d}{text[10:]}"
+
+
+def _shift_json(value: Any, years: int) -> Any:
+    if isinstance(value, str):
+        return _shift_text(value, years)
+    if isinstance(value, list):
+        return [_shift_json(item, years) for item in value]
+    if isinstance(value, dict):
+        return {key: _shift_json(item, years) for key, item in value.items()}
+    return value
 
 
 # --- reading YAML with line numbers ----------------------------------------------------------

@@ -9,6 +9,11 @@ types, the bindings and what each binding requires, and the rules for ``optional
 activity's input model requires is a property, and every input the template sets is a
 field of that model (the models forbid others); and a task as Camunda Modeler writes it
 with the template applied reads and validates as a niva task of that type.
+
+Where ``npm ci`` has installed Camunda Modeler's packages, each template is also validated
+against Camunda's own schema as installed with them (``INSTALLED_SCHEMA``, the schema
+Camunda Modeler's template loader checks with); without ``node_modules`` those tests skip
+and the written-down copy stands alone.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from process_models.registry import default_registry
 from process_models.validation import check_model
 from service_contract import NOTIFY, RENDER_DOCUMENT, SEND_MESSAGE
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "modeler" / "element-templates"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = REPO_ROOT / "modeler" / "element-templates"
+INSTALLED_SCHEMA = (
+    REPO_ROOT / "node_modules/@camunda/zeebe-element-templates-json-schema/resources/schema.json"
+)
+"""Camunda's element template schema for Camunda 8, as ``npm ci`` installs it with
+``camunda-bpmn-js`` (its template loader validates with this schema)."""
 SCHEMA_URL = "https://unpkg.com/@camunda/zeebe-element-templates-json-schema/resources/schema.json"
 
 INPUT_MODELS: dict[str, type[BaseModel]] = {
@@ -160,7 +171,8 @@ TEMPLATE_SCHEMA: dict[str, Any] = {
                         "then": {"required": ["choices"]},
                     },
                     # Only mappings, headers and properties may be left out ("optional"), and
-                    # an optional field cannot also be required not to be empty.
+                    # an optional field's constraints say "notEmpty": false (Camunda Modeler
+                    # drops, silently, a template whose optional field has constraints without it).
                     {
                         "if": {
                             "properties": {"optional": {"const": True}},
@@ -180,7 +192,10 @@ TEMPLATE_SCHEMA: dict[str, Any] = {
                                         }
                                     }
                                 },
-                                "constraints": {"not": {"required": ["notEmpty"]}},
+                                "constraints": {
+                                    "required": ["notEmpty"],
+                                    "properties": {"notEmpty": {"const": False}},
+                                },
                             }
                         },
                     },
@@ -261,6 +276,72 @@ def test_template_configures_a_registered_type_with_the_inputs_its_activity_take
             name = prop["binding"]["name"]
             assert not prop.get("optional"), name
             assert prop.get("constraints", {}).get("notEmpty") or prop.get("value"), name
+
+
+def _installed_schema() -> dict[str, Any]:
+    if not INSTALLED_SCHEMA.is_file():
+        pytest.skip(
+            f"{INSTALLED_SCHEMA.relative_to(REPO_ROOT)} is not installed (run `npm ci` at the "
+            "repository root)"
+        )
+    schema: dict[str, Any] = json.loads(INSTALLED_SCHEMA.read_text(encoding="utf-8"))
+    return schema
+
+
+def _installed_schema_errors(template: dict[str, Any]) -> list[str]:
+    """Where ``template`` breaks the installed schema. Its rules sit under ``anyOf`` and
+    ``if``/``then`` branches, so the failing leaves are reported, not the top-level
+    "not valid under any of the given schemas"."""
+    found: list[str] = []
+    pending = list(Draft7Validator(_installed_schema()).iter_errors(template))
+    while pending:
+        error = pending.pop()
+        if error.context:
+            pending += [e for e in error.context if e.validator != "type"]
+        elif error.validator != "if":
+            found.append(f"{'/'.join(str(p) for p in error.absolute_path)}: {error.message}")
+    return found
+
+
+@pytest.mark.parametrize("path", _templates(), ids=lambda p: p.stem)
+def test_template_is_valid_against_camundas_installed_schema(path: Path):
+    template = json.loads(path.read_text(encoding="utf-8"))
+    assert not list(Draft7Validator(_installed_schema()).iter_errors(template)), (
+        _installed_schema_errors(template)
+    )
+    # The template names the schema it is written against, as Camunda's documentation has it.
+    assert template["$schema"] == SCHEMA_URL
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        # An input binding without the variable it sets.
+        (lambda t: t["properties"][0].update(binding={"type": "zeebe:input"}), "binding"),
+        # An optional field whose constraints do not say "notEmpty": false.
+        (
+            lambda t: t["properties"].append(
+                {
+                    "type": "String",
+                    "optional": True,
+                    "constraints": {"maxLength": 5},
+                    "binding": {"type": "zeebe:input", "name": "extra"},
+                }
+            ),
+            "constraints",
+        ),
+        (lambda t: t.pop("appliesTo"), "appliesTo"),
+    ],
+)
+def test_the_installed_schema_refuses_a_broken_template(change: Any, where: str):
+    """The validation above is not vacuous: what Camunda Modeler drops, it refuses."""
+    [path, *_] = _templates()
+    template = json.loads(path.read_text(encoding="utf-8"))
+    change(template)
+    assert list(Draft7Validator(_installed_schema()).iter_errors(template))
+    assert any(where in error for error in _installed_schema_errors(template)), (
+        _installed_schema_errors(template)
+    )
 
 
 SAMPLES: dict[str, dict[str, str]] = {

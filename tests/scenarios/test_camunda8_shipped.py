@@ -9,13 +9,20 @@ fixtures that deploy the Camunda 8 versions:
 
 - Sweden: the niva-dialect models, then the converted ones as new versions of the same
   process ids, so a case started by id, or as a call activity's child, gets the Camunda 8
-  version where there is one (``se_nhv_permit`` is not converted: see `NOT_CONVERTED`).
-- Norway: the converted 2024 application model in place of the niva-dialect one, so it is
-  version 2 as the scenarios expect; the 2023 version (v1) and the lifecycle stay niva's.
+  version (of the permit, the converted 2027 version, deployed last).
+- Norway: the converted 2024 application model and the converted lifecycle in place of the
+  niva-dialect ones, so the application's is version 2 as the scenarios expect; the 2019
+  version (v1) stays niva's (see `NOT_CONVERTED`).
 
 A Camunda 8 ``formKey`` that names a registered niva form (``se.nhv.ExpertGroup``, …) is
 checked as in the niva dialect (`process_models.dialect.niva_form_key`): five scenarios
 below reject a payload by its form's rules.
+
+A task's optional form field that the case also holds as a variable (the permit's
+``readvertise``, the lifecycle's ``termination_grounds`` and ``move_to_network``) is shadowed
+in the converted file by a task-local input mapping to null, so a submission that leaves it
+out is told from one that gives it, as Zeebe scopes variables; a revocation message is read
+field by field from its registered payload model (`process_models.registry`).
 
 One difference is Zeebe's rule, not a fault: a multi-instance output is a list in input
 order (each place ``{key, value}`` as the converter writes it, ``null`` where no instance
@@ -48,15 +55,9 @@ from workflows.contract import InstanceView
 SHIPPED = SHIPPED_DIRS[0].parent
 CAMUNDA8_DIR = SHIPPED / "camunda8"
 CONVERTED = sorted(CAMUNDA8_DIR.glob("*/*.bpmn"))
-NOT_CONVERTED = {
-    "se/se_nhv_permit.bpmn",
-    "se/se_nhv_permit.v2.bpmn",
-    "no/no_national_service_lifecycle.bpmn",
-    "no/no_national_service_application.v1.bpmn",
-}
-"""Shipped models with no Camunda 8 version: the permit (both versions) and the lifecycle
-cannot be converted faithfully (`test_what_cannot_be_converted_is_named`); v1 of the
-application is superseded by v2 and not needed."""
+NOT_CONVERTED = {"no/no_national_service_application.v1.bpmn"}
+"""Shipped models with no Camunda 8 version: v1 of the application is superseded by v2 and
+not needed."""
 
 MULTI_INSTANCE_OUTPUTS = ("applications", "referral_answers")
 
@@ -86,16 +87,36 @@ def test_every_shipped_model_is_converted_or_said_not_to_be():
 
 
 @pytest.mark.parametrize(
-    ("relative", "element"),
+    ("relative", "old", "new", "element"),
     [
-        ("se/se_nhv_permit.bpmn", "RevocationRequested"),
-        ("se/se_nhv_permit.v2.bpmn", "RevocationRequested"),
-        ("no/no_national_service_lifecycle.bpmn", "Evaluation"),
+        # A message with no registered payload model: its fields have no names.
+        (
+            "se/se_nhv_permit.bpmn",
+            b'"request_revocation"',
+            b'"ask_for_revocation"',
+            "RevocationRequested",
+        ),
+        (
+            "se/se_nhv_permit.v2.bpmn",
+            b'"initiate_revocation"',
+            b'"start_revocation"',
+            "RevocationInitiated",
+        ),
+        # An optional field the task itself sets: it cannot be shadowed by a null input.
+        (
+            "no/no_national_service_lifecycle.bpmn",
+            b'<niva:output target="evaluation" source="=payload"/>',
+            b'<niva:input target="move_to_network" source="=false"/>'
+            b'<niva:output target="evaluation" source="=payload"/>',
+            "Evaluation",
+        ),
     ],
 )
-def test_what_cannot_be_converted_is_named(relative: str, element: str):
+def test_what_cannot_be_converted_is_named(relative: str, old: bytes, new: bytes, element: str):
+    source = (SHIPPED / relative).read_bytes()
+    assert old in source
     with pytest.raises(ConversionError) as caught:
-        convert_to_camunda8((SHIPPED / relative).read_bytes())
+        convert_to_camunda8(source.replace(old, new))
     assert element in {p.element_id for p in caught.value.problems}
 
 
@@ -153,6 +174,26 @@ async def nhv(
         yield Camunda8Nhv(own_time_skipping_env, cases, settings)
 
 
+async def test_the_swedish_cases_start_the_converted_versions(nhv: Nhv):
+    latest = {m.process_id: m for m in nhv.cases.store.latest()}
+    assert {pid: m.file_name for pid, m in latest.items()} == {
+        "se_nhv_designation": "camunda8/se/se_nhv_designation.bpmn",
+        "se_nhv_permit": "camunda8/se/se_nhv_permit.v2.bpmn",
+        "se_nhv_permit_allocation": "camunda8/se/se_nhv_permit_allocation.bpmn",
+    }
+    for model in latest.values():
+        assert read_bpmn(nhv.cases.store.bpmn(model)).dialect == "camunda8"
+
+
+def test_the_norwegian_cases_start_the_converted_versions():
+    files = {f.name for f in no_scenarios.shipped_files(*no_scenarios.ALL_NO_FILES)}
+    assert files == {
+        "camunda8/no/no_national_service_application.v2.bpmn",
+        "no/no_national_service_application.v1.bpmn",
+        "camunda8/no/no_national_service_lifecycle.bpmn",
+    }
+
+
 @pytest.fixture
 def record_history():
     """The recorded histories are the niva-dialect versions'; nothing is recorded here."""
@@ -186,14 +227,20 @@ test_no_applicants_readvertised_then_closed = (
 test_permit_decision_not_made_at_the_meeting_is_tabled = (
     se_scenarios.test_permit_decision_not_made_at_the_meeting_is_tabled
 )
+test_permit_followed_up_for_five_years_then_revoked_at_the_regions_request = (
+    se_scenarios.test_permit_followed_up_for_five_years_then_revoked_at_the_regions_request
+)
+test_permit_kept_after_changed_circumstances_then_revoked_and_readvertised = (
+    se_scenarios.test_permit_kept_after_changed_circumstances_then_revoked_and_readvertised
+)
 
 
 # --- Norway ------------------------------------------------------------------------------
 
 
 def no_files_with_camunda8_v2(*names: str) -> list[ModelFile]:
-    """`no_scenarios.shipped_files`, with the converted 2024 application model in place of
-    the niva-dialect one."""
+    """`no_scenarios.shipped_files`, with the converted models (the 2024 application, the
+    lifecycle) in place of the niva-dialect ones."""
     return [
         camunda8_file(f"no/{name}")
         if (CAMUNDA8_DIR / "no" / name).exists()
@@ -225,4 +272,13 @@ test_v2_approval_by_hod_starts_the_follow_up = (
 )
 test_v2_application_missing_the_august_deadline_leaves_the_round = (
     no_scenarios.test_v2_application_missing_the_august_deadline_leaves_the_round
+)
+test_thirty_years_of_reports_and_evaluations = (
+    no_scenarios.test_thirty_years_of_reports_and_evaluations
+)
+test_competence_service_renewed_then_terminated_in_year_twelve = (
+    no_scenarios.test_competence_service_renewed_then_terminated_in_year_twelve
+)
+test_training_service_expires_after_five_years = (
+    no_scenarios.test_training_service_expires_after_five_years
 )

@@ -4,15 +4,20 @@ time-skipping server of their own, the calendars checked against the dates the r
 follow-up due 31 March and reviewed by 31 May, the application round's 31 August, December
 and 15 January), moved to working days as the models' calendars say; and the exits for a
 case that parks in an incident (1) and for bad scenarios (2).
+
+The shipped scenarios are written for years that pass: a test moves one on by whole years
+while its start lies behind (`Scenario.shift_years`), and counts every expected date from
+the start the case actually had, since weekends and holidays differ from year to year.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,9 +26,11 @@ from typer.testing import CliRunner
 
 from process_models.deployments import ModelFile
 from process_models.shipped import SHIPPED_DIRS
+from process_models.timers import IsoDuration
 from starter.cli import app
 from starter.simulation import (
     CalendarEvent,
+    Scenario,
     ScenarioError,
     SimulationResult,
     load_scenario,
@@ -39,13 +46,23 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 SE_DIR, NO_DIR = (next(d for d in SHIPPED_DIRS if d.name == n) for n in ("se", "no"))
 
 
-async def run_shipped(directory: Path, model: str, scenario: str) -> SimulationResult:
+def shipped_scenario(directory: Path, name: str, *, later: int = 0) -> Scenario:
+    """A shipped scenario, moved on by whole years while its start has passed (a day of
+    margin: the simulation's clock starts when the test server does), and ``later`` more."""
+    scenario = load_scenario(directory / "scenarios" / name)
+    years = scenario.years_until_after(datetime.now(UTC) + timedelta(days=1))
+    return scenario.shift_years(years + later)
+
+
+async def run_shipped(
+    directory: Path, model: str, scenario: str | Scenario, *, later: int = 0
+) -> SimulationResult:
     path = directory / model
+    if isinstance(scenario, str):
+        scenario = shipped_scenario(directory, scenario, later=later)
     lines: list[str] = []
     result = await simulate(
-        ModelFile(name=path.name, content=path.read_bytes()),
-        load_scenario(directory / "scenarios" / scenario),
-        progress=lines.append,
+        ModelFile(name=path.name, content=path.read_bytes()), scenario, progress=lines.append
     )
     assert lines, "no progress was reported"
     return result
@@ -88,9 +105,11 @@ async def test_simulate_no_lifecycle_ten_years_of_reports_and_evaluations():
     )
     assert (result.outcome, result.outcome_detail, result.stranded) == ("ended", "Avviklet", False)
     assert result.exit_code == 0
+    assert result.horizon_end - result.start > timedelta(days=3650)  # beyond one run's limit
+    assert (result.start.month, result.start.day) == (12, 15)
     reports = of(result, "task_opened", "AnnualReport")
     evaluations = of(result, "task_opened", "Evaluation")
-    years = range(2032, 2042)
+    years = range(result.start.year + 1, result.start.year + 11)
     assert len(reports) == len(evaluations) == len(years)
     for year, report, evaluation in zip(years, reports, evaluations, strict=True):
         # The report for the year before opens on 1 January and is due when 1 March ends
@@ -98,26 +117,27 @@ async def test_simulate_no_lifecycle_ten_years_of_reports_and_evaluations():
         assert near(report.at, datetime(year, 1, 1, tzinfo=OSLO))
         assert due(report).replace(tzinfo=OSLO) == no_closes(year, 3, 1)
         assert due(evaluation).replace(tzinfo=OSLO) == no_closes(year, 6, 1)
-    # 2036: 1 March is a Saturday, so the report falls due when Monday 3 March ends.
-    assert due(reports[4]) == datetime(2036, 3, 4)
-    assert result.start.year == 2031  # ten reports within nine and a half years
+    # Over ten years 1 March falls on a weekend at least once: that report falls due when
+    # the Monday after ends.
+    assert any(due(r).date() > date(r.at.year, 3, 2) for r in reports)
     assert len(of(result, "document", "Receipt")) == 10
     assert len(of(result, "timer", "YearEnd")) == 10
     [ended] = of(result, "ended")
     assert near(ended.at, of(result, "task_completed", "Evaluation")[-1].at)
+    assert ended.at < result.horizon_end  # ten reports within nine and a half years
     assert of(result, "notification", "NotifyTermination")
 
 
-async def test_simulate_se_permit_ten_years_of_follow_ups():
-    result = await run_shipped(SE_DIR, "se_nhv_permit.bpmn", "permit_ten_years.yaml")
-    # Valid tills vidare: at the horizon the permit waits for next year's follow-up.
+def check_permit_years(result: SimulationResult, years: range) -> None:
+    """The permit's yearly follow-ups over ``years``, and its region's request in the last
+    of them to revoke it, decided at the nämnd's next meeting not to."""
     assert (result.outcome, result.stranded, result.exit_code) == ("waiting", False, 0)
-    assert near(result.horizon_end, datetime(2040, 10, 3, 10, tzinfo=STOCKHOLM))
+    start = result.start
+    assert (start.month, start.day, start.hour) == (11, 3, 10)
     [starts] = of(result, "timer", "PermitStarts")
-    assert near(starts.at, datetime(2031, 1, 1, tzinfo=STOCKHOLM))
+    assert near(starts.at, datetime(start.year + 1, 1, 1, tzinfo=STOCKHOLM))
     follow_ups = of(result, "task_opened", "AnnualFollowUp")
     reviews = of(result, "task_opened", "ReviewFollowUp")
-    years = range(2032, 2041)
     assert len(follow_ups) == len(reviews) == len(years)
     for year, follow_up, review in zip(years, follow_ups, reviews, strict=True):
         # Opens 1 March, due 31 March, reviewed by 31 May (lag 1930:173 moves a deadline
@@ -127,14 +147,35 @@ async def test_simulate_se_permit_ten_years_of_follow_ups():
         assert due(review).replace(tzinfo=STOCKHOLM) == se_closes(year, 5, 31)
     recorded = [e.detail for e in of(result, "service", "RecordFollowUp")]
     assert recorded == [f"record_follow_up SE-AB {year - 1}" for year in years]
-    # The region's request is weighed at the nämnd's next meeting (by the rule of
-    # nhv_calendar.yaml: 17 September).
+    # The region's request (20 August of the tenth year) is weighed at the nämnd's next
+    # meeting (by the rule of nhv_calendar.yaml: 17 September).
     [request] = of(result, "message")
     assert request.detail == "request_revocation to RevocationRequested"
+    assert near(request.at, datetime(start.year + 10, 8, 20, 10, tzinfo=STOCKHOLM))
     [meeting] = of(result, "task_opened", "DecideRevocation")
-    assert near(meeting.at, datetime(2040, 9, 17, tzinfo=STOCKHOLM))
+    assert near(meeting.at, datetime(start.year + 10, 9, 17, tzinfo=STOCKHOLM))
     assert of(result, "notification", "NotifyNotRevoked")
     assert not of(result, "ended")
+
+
+async def test_simulate_se_permit_ten_years_of_follow_ups():
+    result = await run_shipped(SE_DIR, "se_nhv_permit.bpmn", "permit_ten_years.yaml")
+    # Valid tills vidare: at the horizon the permit waits for next year's follow-up.
+    start = result.start
+    assert near(result.horizon_end, datetime(start.year + 10, 11, 3, 10, tzinfo=STOCKHOLM))
+    check_permit_years(result, range(start.year + 2, start.year + 11))
+
+
+async def test_simulate_se_permit_twenty_years_on_one_case():
+    # Twice the test server's limit for one run, a year later than the shipped scenario
+    # would start: the case continues as new every few years, the clock keeps moving.
+    scenario = shipped_scenario(SE_DIR, "permit_ten_years.yaml", later=1)
+    scenario = scenario.model_copy(update={"horizon": IsoDuration.parse("P20Y")})
+    result = await run_shipped(SE_DIR, "se_nhv_permit.bpmn", scenario)
+    assert result.outcome_detail == "waits on FollowUpOpens"
+    start = result.start
+    assert near(result.horizon_end, datetime(start.year + 20, 11, 3, 10, tzinfo=STOCKHOLM))
+    check_permit_years(result, range(start.year + 2, start.year + 21))
 
 
 async def test_simulate_se_permit_v2_checks_each_follow_up_in_working_days():
@@ -142,15 +183,15 @@ async def test_simulate_se_permit_v2_checks_each_follow_up_in_working_days():
     assert (result.outcome, result.stranded, result.exit_code) == ("waiting", False, 0)
     checks = of(result, "task_opened", "CheckFollowUp")
     received = of(result, "task_completed", "AnnualFollowUp")
+    years = range(result.start.year + 2, result.start.year + 11)
     assert len(checks) == len(received) == len(of(result, "task_opened", "ReviewFollowUp")) == 9
     for check, follow_up in zip(checks, received, strict=True):
-        # Ten working days from the day the follow-up came in (2032: 15 March, with Good
-        # Friday and Easter Monday between, so until 31 March ends).
+        # Ten working days from the day the follow-up came in (15 March; Easter's Good
+        # Friday and Easter Monday fall between in some years).
         tenth = working_days._calendar("SE").add_working_days(follow_up.at.date(), 10)
         assert due(check).replace(tzinfo=STOCKHOLM) == se_closes(*tenth.timetuple()[:3])
-    assert due(checks[0]) == datetime(2032, 4, 1)
     recorded = [e.detail for e in of(result, "service", "RecordFollowUp")]
-    assert recorded == [f"record_follow_up SE-AB {year - 1}" for year in range(2032, 2041)]
+    assert recorded == [f"record_follow_up SE-AB {year - 1}" for year in years]
 
 
 async def test_simulate_se_designation_from_nomination_to_decision():
@@ -159,11 +200,11 @@ async def test_simulate_se_designation_from_nomination_to_decision():
     assert result.outcome_detail == "Beslutat som nationell högspecialiserad vård"
     [appoint] = of(result, "task_completed", "AppointExpertGroup")
     [review] = of(result, "task_opened", "ExpertReport")
-    # The review: six months (default) from the appointment, on 3 August, a Sunday, so
-    # until Monday 4 August ends.
-    assert due(review).replace(tzinfo=STOCKHOLM) == se_closes(2031, 8, 3)
-    assert due(review) == datetime(2031, 8, 5)
-    assert near(appoint.at, datetime(2031, 2, 3, 9, tzinfo=STOCKHOLM))
+    year = result.start.year
+    # The review: six months (default) from the appointment on 3 February, so until
+    # 3 August ends, or the working day after (2031: a Sunday, so Monday 4 August).
+    assert near(appoint.at, datetime(year, 2, 3, 9, tzinfo=STOCKHOLM))
+    assert due(review).replace(tzinfo=STOCKHOLM) == se_closes(year, 8, 3)
     referral = of(result, "task_opened", "ReferralResponse")
     assert len(referral) == 21
     opened = referral[0].at
@@ -206,13 +247,15 @@ async def test_simulate_no_application_v2_round_decided_by_the_ministry():
         NO_DIR, "no_national_service_application.v2.bpmn", "application_v2_round.yaml"
     )
     assert (result.version, result.outcome, result.outcome_detail) == (2, "ended", "Avslått")
+    year = result.start.year
     [apply] = of(result, "task_opened", "Apply")
-    assert due(apply).replace(tzinfo=OSLO) == no_closes(2031, 8, 31)  # a Sunday: 1 September
+    # 31 August, or the working day after (2031: a Sunday, so 1 September).
+    assert due(apply).replace(tzinfo=OSLO) == no_closes(year, 8, 31)
     [prioritise] = of(result, "task_opened", "Prioritise")
-    assert near(prioritise.at, datetime(2031, 12, 1, tzinfo=OSLO))
-    assert due(prioritise).replace(tzinfo=OSLO) == no_closes(2031, 12, 31)
+    assert near(prioritise.at, datetime(year, 12, 1, tzinfo=OSLO))
+    assert due(prioritise).replace(tzinfo=OSLO) == no_closes(year, 12, 31)
     [joint] = of(result, "task_opened", "JointApply")
-    assert due(joint).replace(tzinfo=OSLO) == no_closes(2032, 1, 15)
+    assert due(joint).replace(tzinfo=OSLO) == no_closes(year + 1, 1, 15)
     [decided] = of(result, "task_completed", "Decide")
     assert decided.detail == "by NO-HOD"
 
@@ -222,11 +265,12 @@ async def test_simulate_no_application_v2_missing_31_august_leaves_the_round():
         NO_DIR, "no_national_service_application.v2.bpmn", "application_v2_missed_deadline.yaml"
     )
     assert (result.outcome, result.outcome_detail) == ("ended", "Ikke med i årets søknadsrunde")
-    # Reminded 14 days before 31 August ends, on a working day (a Monday here: the
-    # working day before, as reminders move).
+    year = result.start.year
+    # Reminded 14 days before 31 August ends, on a working day (the working day before,
+    # as reminders move).
     [reminder] = of(result, "notification", "ApplyReminded")
-    assert near(reminder.at, working_days.reminded("NO", OSLO, datetime(2031, 8, 18, tzinfo=OSLO)))
-    closes = no_closes(2031, 8, 31)
+    assert near(reminder.at, working_days.reminded("NO", OSLO, datetime(year, 8, 18, tzinfo=OSLO)))
+    closes = no_closes(year, 8, 31)
     [missed] = of(result, "notification", "DeadlineMissed")
     assert near(missed.at, closes)
 
@@ -275,7 +319,9 @@ def scenario_file(tmp_path: Path, text: str) -> Path:
     return path
 
 
-FUTURE = "2031-06-02T09:00:00+02:00"
+# A June a year or two ahead (summer time in Stockholm, whichever year it is).
+YEAR = datetime.now(UTC).year + 2
+FUTURE = f"{YEAR}-06-02T09:00:00+02:00"
 
 
 def test_simulate_command_parks_in_an_incident_exit_1(tmp_path: Path):
@@ -300,7 +346,7 @@ def test_simulate_command_parks_in_an_incident_exit_1(tmp_path: Path):
         ("task_completed", "Check"),
         ("incident", "Tell"),
     ]
-    assert data["events"][2]["at"].startswith("2031-06-04T09:00:00")
+    assert data["events"][2]["at"].startswith(f"{YEAR}-06-04T09:00:00")
     assert data["events"][2]["at"].endswith("+02:00")
 
 
@@ -350,9 +396,9 @@ def test_simulate_command_prints_the_calendar_table(tmp_path: Path):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["date", "kind", "element", "task", "detail"]
-    assert lines[1].split()[:3] == ["2031-06-02", "09:00", "started"]
-    assert lines[-1] == "outcome: waiting (waits on Check) at 2031-07-02 09:00"
-    assert "simulated to 2031-07-02" in result.stderr
+    assert lines[1].split()[:3] == [f"{YEAR}-06-02", "09:00", "started"]
+    assert lines[-1] == f"outcome: waiting (waits on Check) at {YEAR}-07-02 09:00"
+    assert f"simulated to {YEAR}-07-02" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -405,7 +451,8 @@ def test_simulate_command_refuses_a_bad_scenario_exit_2(tmp_path: Path, text: st
         ),
         pytest.param(
             "start: 2020-01-01T09:00:00+01:00\nhorizon: P1M\n",
-            "start: 2020-01-01T09:00:00+01:00 is in the past",
+            "start: 2020-01-01T09:00:00+01:00 is in the past; the simulation's clock starts "
+            "at the present and only moves forward: start later, or move the scenario's dates",
             id="start-in-the-past",
         ),
         pytest.param(
@@ -458,8 +505,9 @@ def test_parse_scenario_names_every_problem_with_its_line():
 def test_simulate_command_interrupted_stops_its_test_server(tmp_path: Path):
     # Long enough to be interrupted while it runs: the first progress line says it does.
     scenario = tmp_path / "long.yaml"
-    shipped = (SE_DIR / "scenarios" / "permit_ten_years.yaml").read_text()
-    scenario.write_text(shipped.replace("horizon: P9Y11M", "horizon: P60Y"))
+    shipped = SE_DIR / "scenarios" / "permit_ten_years.yaml"
+    scenario.write_text(shipped.read_text().replace("horizon: P10Y\n", "horizon: P60Y\n"))
+    years = load_scenario(scenario).years_until_after(datetime.now(UTC) + timedelta(days=1))
     process = subprocess.Popen(
         [
             sys.executable,
@@ -470,6 +518,8 @@ def test_simulate_command_interrupted_stops_its_test_server(tmp_path: Path):
             str(SE_DIR / "se_nhv_permit.bpmn"),
             "--scenario",
             str(scenario),
+            "--shift-years",
+            str(years),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -497,3 +547,82 @@ def _children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(p) for p in (task / "children").read_text().split()]
     return found
+
+
+def test_simulate_command_shift_years_runs_a_scenario_whose_start_has_passed(tmp_path: Path):
+    model = tmp_path / "broken.bpmn"
+    model.write_text(BROKEN_NOTIFY)
+    scenario = scenario_file(tmp_path, "start: 2020-06-02T09:00:00+02:00\nhorizon: P1M\n")
+    command = ["models", "simulate", str(model), "--scenario", str(scenario)]
+    refused = runner.invoke(app, command)
+    assert refused.exit_code == 2, refused.output
+    advice = re.search(r"--shift-years (\d+) starts it on (\d{4})-06-02\)", refused.stderr)
+    assert advice is not None, refused.stderr
+    years, year = int(advice[1]), int(advice[2])
+    assert year == 2020 + years
+    assert datetime(year, 6, 2, 7, tzinfo=UTC) > datetime.now(UTC)
+    assert datetime(year - 1, 6, 2, 7, tzinfo=UTC) < datetime.now(UTC)  # the fewest years
+    result = runner.invoke(app, [*command, "--shift-years", str(years)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:3] == [f"{year}-06-02", "09:00", "started"]
+    assert lines[-1] == f"outcome: waiting (waits on Check) at {year}-07-02 09:00"
+
+
+def test_simulate_command_a_run_quiet_for_ten_years_times_out_exit_1(tmp_path: Path):
+    # The test server ends a run 3650 days after it starts: a case waiting that long on a
+    # task nobody completes never continues as new, and the outcome says why it failed.
+    model = tmp_path / "broken.bpmn"
+    model.write_text(BROKEN_NOTIFY)
+    scenario = scenario_file(tmp_path, f"start: {FUTURE}\nhorizon: P11Y\n")
+    result = runner.invoke(
+        app, ["models", "simulate", str(model), "--scenario", str(scenario), "--json"]
+    )
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["outcome"] == "failed"
+    assert "ends a run 3650 days after it starts" in data["outcome_detail"]
+
+
+def test_scenario_shift_years_moves_every_date_and_nothing_else():
+    scenario = parse_scenario(
+        "start: 2030-11-03T10:00:00+01:00\n"
+        "horizon: P10Y\n"
+        "variables:\n"
+        "  start_date: '2031-01-01'\n"
+        "  decided: '2030-11-03T10:00:00+01:00'\n"
+        "  leap: '2028-02-29'\n"
+        "  dates: ['2031-03-01', {at: '2031-03-01T00:00:00Z'}]\n"
+        "  year: 2031\n"
+        "  text: 2031-01-01 was a Wednesday\n"
+        "  not_a_date: '2031-02-30'\n"
+        "actions:\n"
+        "  - task: A\n"
+        "    after: P1D\n"
+        "    payload: {due: '2032-05-31', year: '=year(date(start_date)) + 1'}\n"
+        "  - message: m\n"
+        "    at: 2040-08-20T10:00:00+02:00\n"
+        "  - message: n\n"
+        "    after_start: P1M\n"
+    )
+    moved = scenario.shift_years(3)
+    assert moved.start == datetime.fromisoformat("2033-11-03T10:00:00+01:00")
+    assert moved.variables == {
+        "start_date": "2034-01-01",
+        "decided": "2033-11-03T10:00:00+01:00",
+        "leap": "2031-02-28",
+        "dates": ["2034-03-01", {"at": "2034-03-01T00:00:00Z"}],
+        "year": 2031,
+        "text": "2031-01-01 was a Wednesday",
+        "not_a_date": "2031-02-30",
+    }
+    task, at, after = moved.actions
+    assert task.payload == {"due": "2035-05-31", "year": "=year(date(start_date)) + 1"}
+    assert at.at == datetime.fromisoformat("2043-08-20T10:00:00+02:00")
+    assert after.after_start == scenario.actions[2].after_start
+    assert (moved.horizon, moved.actions[0].after) == (scenario.horizon, scenario.actions[0].after)
+    assert scenario.shift_years(0) is scenario
+    # The fewest years that put the start after a moment.
+    assert scenario.years_until_after(datetime.fromisoformat("2030-11-03T08:59:00Z")) == 0
+    assert scenario.years_until_after(datetime.fromisoformat("2030-11-03T09:00:00Z")) == 1
+    assert scenario.years_until_after(datetime.fromisoformat("2036-12-24T00:00:00Z")) == 7

@@ -21,6 +21,7 @@ from starter.api.auth import Principal
 from starter.api.case_calls import CaseCalls
 from starter.api.deps import ContextDep, PrincipalDep, TemporalClientDep
 from starter.api.errors import ApiError, error_responses
+from starter.api.forms import check_message
 from starter.api.routes.instances import InstanceId, case_state
 from starter.api.schemas import MessageResponse, SendMessageRequest
 from workflows.contract import CorrelateMessageInput, CorrelateMessageResult
@@ -77,7 +78,7 @@ async def _after_end(
     "/{instance_id}/messages/{name}",
     response_model=MessageResponse,
     summary="Send a message to a case",
-    responses=error_responses(403, 404, 409),
+    responses=error_responses(403, 404, 409, 422),
 )
 async def send_message(
     instance_id: InstanceId,
@@ -92,8 +93,11 @@ async def send_message(
     candidates of the message may send it (403); 409 (with ``accepts``) when nothing waits
     for it and the model keeps no such message for later. A repeat with the same
     ``idempotency_key`` gets the first result; another principal's key is refused (403).
-    A caller who may not read the case gets 404 unless the case accepts its message."""
+    A caller who may not read the case gets 404 unless the case accepts its message.
+    A payload the message's registered payload model does not admit is refused (422)
+    before the case is asked, whatever the case."""
     forbid_auditor(principal, "send messages")
+    check_message(context.store.registry, name, body.payload, "payload")
     calls = CaseCalls(client, instance_id, context.settings)
     view = await case_state(calls)
     reader = can_read(principal, view, context.settings.agency_orgs)

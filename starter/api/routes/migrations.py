@@ -38,6 +38,7 @@ from workflows.migration_batch import (
     Refusal,
     batch_workflow_id,
 )
+from workflows.migration_in_flight import InFlightWork
 
 __all__ = ["router"]
 
@@ -97,6 +98,12 @@ class MigrationStatus(BaseModel):
     migrated: list[str]
     refused: list[Refusal]
     changes: dict[str, list[str]]
+    in_flight: dict[str, list[InFlightWork]] = Field(
+        default_factory=dict,
+        description="Dry run: per case with any, the work in flight the migration would "
+        "wait for (a running service task or job, a listener, a held start, a call "
+        "activity's child), re-arm, arm or cancel (timers and message subscriptions).",
+    )
 
     @classmethod
     def from_report(cls, report: MigrationReport) -> MigrationStatus:
@@ -127,7 +134,7 @@ async def start_migration(
 ) -> MigrationAccepted:
     """Start a batch (role ``operator``): each named (or selected) case of the source
     version is migrated by itself, or refused with the reason and left untouched; a dry
-    run only reports. Both versions must be deployed."""
+    run only reports, with each case's work in flight. Both versions must be deployed."""
     require_role(principal, OPERATOR_ROLE, "migrate cases")
     for version in (body.source, body.target):
         try:

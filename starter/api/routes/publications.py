@@ -42,6 +42,7 @@ from starter.api.access import forbid_auditor
 from starter.api.auth import Principal
 from starter.api.deps import ContextDep, PrincipalDep, TemporalClientDep
 from starter.api.errors import ApiError, error_responses, with_retries
+from starter.api.forms import check_message
 from starter.api.routes.instances import may_start
 from starter.settings import LimitSettings
 from workflows.interpreter import json_bytes
@@ -239,9 +240,11 @@ async def publish_message(
     """Deliver the message to every case waiting for ``name`` with ``correlation_key``
     whose subscription admits the caller. None waits: delivered to none, or with a
     ``ttl``, kept until a case subscribes (``buffered_until``) and then delivered once.
-    The same ``message_id`` again gets the first result."""
+    The same ``message_id`` again gets the first result. Variables the message's registered
+    payload model does not admit are refused (422)."""
     forbid_auditor(principal, "publish messages")
     check_variables_size(body.variables)
+    check_message(context.store.registry, body.name, body.variables, "variables")
     message_id = body.message_id or uuid.uuid4().hex
     starts = await asyncio.to_thread(
         message_starts, context.store, body.name, principal, context.settings.agency_orgs
