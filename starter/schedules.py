@@ -177,6 +177,18 @@ def timer_start_schedules(store: ModelStore) -> list[str]:
     return sorted(wanted)
 
 
+def _deployed_schedules(store: ModelStore) -> list[str]:
+    """The schedule ids of the timer start events of every deployed version."""
+    return [
+        schedule_id(process_id, start.id)
+        for process_id in store.process_ids()
+        for model in store.versions(process_id)
+        if (process := store.definitions(model).process(process_id)) is not None
+        for start in process.start_events()
+        if "timer" in start.event_kinds()
+    ]
+
+
 async def sync_schedules(client: Client, store: ModelStore, *, task_queue: str) -> list[str]:
     """Create, update and delete schedules to match the latest deployed versions.
 
@@ -220,11 +232,18 @@ async def sync_schedules(client: Client, store: ModelStore, *, task_queue: str) 
                     remaining_actions=limit or 0,
                 ),
             )
-    existing = [s.id async for s in await client.list_schedules() if s.id.startswith(_PREFIX)]
-    for sid in existing:
-        if sid not in wanted:
+    # The list comes from visibility, which lags: a schedule created a moment ago may not be
+    # in it yet. Those of every deployed version's timer start events are asked for by id.
+    existing = {s.id async for s in await client.list_schedules() if s.id.startswith(_PREFIX)}
+    existing |= set(_deployed_schedules(store))
+    for sid in sorted(existing - set(wanted)):
+        try:
             await client.get_schedule_handle(sid).delete()
-            log.info("schedule removed", schedule=sid)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            continue
+        log.info("schedule removed", schedule=sid)
     for sid, schedule in wanted.items():
         try:
             await client.create_schedule(sid, schedule)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
@@ -123,7 +124,10 @@ async def test_deploy_local_syncs_schedules_on_a_reachable_server(
             runner.invoke, app, ["models", "deploy", "--local", str(path)]
         )
         assert result.exit_code == 0, result.output
-        assert [s.id async for s in await client.list_schedules() if s.id == sid] == []
+        # Asked by id: the list of schedules comes from visibility, which lags.
+        with pytest.raises(RPCError) as gone:
+            await client.get_schedule_handle(sid).describe()
+        assert gone.value.status == RPCStatusCode.NOT_FOUND
     finally:
         async for listed in await client.list_schedules():
             if listed.id == sid:
