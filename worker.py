@@ -109,7 +109,7 @@ def build_worker(
     wired: list[Callable[..., Any]] = [
         ModelResolver(store).resolve_model,
         calendar_years,
-        CaseMessenger(client).send_message,
+        CaseMessenger(client, store.registry).send_message,
         MessagePublisher(client, store).deliver,
         signals.broadcast,
         signals.throw,

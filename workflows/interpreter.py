@@ -197,6 +197,11 @@ ESCALATION_TO_CALLER_PATCH = "niva-escalation-to-caller"
 """An escalation a called case does not catch passes to the call activity in its caller
 (before: recorded as uncaught in the child alone). Asked only when a case started by a
 call activity throws an escalation nothing in it catches."""
+RETRY_LOCAL_VARIABLES_PATCH = "niva-retry-local-variables"
+"""A retry's corrected variable named as a local variable of the incident's element (a
+start listener's result, a Camunda 8 task's input mapping) replaces that local (before:
+it went to the case, where the local still shadowed it, so the retry failed again). Asked
+only when a corrected variable meets such a local."""
 
 
 TriggerMemory = dict[tuple[str, str], tuple[datetime, int]]
@@ -829,11 +834,24 @@ class Interpreter:
     def retry_incident(
         self, incident_id: str, variables: dict[str, JsonValue], *, actor: str, now: datetime
     ) -> None:
-        """Resolve an incident: apply corrected variables, then re-run what failed."""
+        """Resolve an incident: apply corrected variables, then re-run what failed.
+
+        A corrected variable named as a local variable of the incident's element (held by
+        its token: a start listener's result, a Camunda 8 task's input mapping) replaces
+        that local, as Operate edits the element instance's own scope; the others are set
+        in the case's variables."""
         self.now = now
         incident = self.state.incidents.pop(incident_id)
-        self.state.variables.update(variables)
-        self._audit("incident_resolved", element_id=incident.element_id, actor=actor)
+        local = self._corrected_locals(incident, variables)
+        self.state.variables.update(
+            {name: value for name, value in variables.items() if name not in local}
+        )
+        self._audit(
+            "incident_resolved",
+            element_id=incident.element_id,
+            actor=actor,
+            detail=_corrected_detail(variables, local) if variables else None,
+        )
         if self._watch_again(incident_id):
             return
         if incident.activity_id is not None:
@@ -854,6 +872,32 @@ class Interpreter:
                 if not armed:
                     return
             token.status = "ready"
+
+    def _corrected_locals(self, incident: Incident, variables: dict[str, JsonValue]) -> list[str]:
+        """Set the corrected ``variables`` named as local variables of the incident's
+        element in its token's locals; their names (the others go to the case).
+
+        The start listeners' variables layer over a task's inputs, which a restart
+        evaluates again: a corrected input-mapping local is kept with them, so it
+        survives that and stays the element's own (it ends when the token leaves)."""
+        token_id = incident.token_id
+        if incident.activity_id is not None and incident.activity_id in self.state.activities:
+            token_id = self.state.activities[incident.activity_id].token_id
+        token = self.state.tokens.get(token_id or "")
+        if token is None:
+            return []
+        held = {**(token.locals or {}), **(token.listener_locals or {})}
+        met = [name for name in variables if name in held]
+        if not met or not self.patched(RETRY_LOCAL_VARIABLES_PATCH):
+            return []
+        corrected = {name: variables[name] for name in met}
+        token.listener_locals = {**(token.listener_locals or {}), **corrected}
+        if token.locals:
+            token.locals = {
+                **token.locals,
+                **{name: value for name, value in corrected.items() if name in token.locals},
+            }
+        return met
 
     def _restart(self, activity: Activity) -> None:
         """Run a failed service task, call activity or listener again (after an incident)."""
@@ -3111,6 +3155,14 @@ class Interpreter:
         self.state.audit.append(
             AuditEntry(at=self.now, kind=kind, model_version=self.state.version, **fields)
         )
+
+
+def _corrected_detail(variables: dict[str, JsonValue], local: list[str]) -> str:
+    """What a retry corrected, for the trail: the names only (never a value)."""
+    case = [name for name in variables if name not in local]
+    parts = [f"the element's local {', '.join(local)}"] if local else []
+    parts += [f"the case's {', '.join(case)}"] if case else []
+    return "corrected variables: " + "; ".join(parts)
 
 
 def _with_entry(current: JsonValue, path: list[str], value: JsonValue) -> JsonValue:

@@ -13,7 +13,9 @@ Zeebe's rules (docs/MODELLING.md, "Execution listeners" and "Task listeners"):
   element sees, its input mappings included; its result variables are **local variables**
   of the element: the element's expressions, its job, its output mappings and the next
   listeners see them, the enclosing scope does not (unless an output mapping writes
-  them); a subprocess's are variables of its scope.
+  them); a subprocess's are variables of its scope. A retry of an incident at the element
+  whose corrected variable names such a local replaces the local
+  (`Interpreter.retry_incident`), so an incident the local caused can be repaired.
 - **End** listeners run one after another after the element completed and its outputs
   were mapped, before the token leaves; their result variables go to the scope the
   element is in, as an output mapping's do.

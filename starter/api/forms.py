@@ -12,6 +12,7 @@ from pydantic import BaseModel, JsonValue, ValidationError
 from process_models.camunda_forms import CamundaForm, form_ref, read_form
 from process_models.deployments import DeployedModel, ModelStore
 from process_models.dialect import niva_form_key
+from process_models.message_payloads import MessagePayloadError, check_message_payload
 from process_models.registry import Registry, RegistryError
 from process_models.schema import Definitions, FlowNode
 from starter.api.errors import ApiError
@@ -57,23 +58,17 @@ def check_form(
 
 def check_message(registry: Registry, name: str, payload: dict[str, JsonValue], field: str) -> None:
     """422 with the field errors (at ``body.<field>``, the request's name for the payload) when
-    message ``name`` has a registered payload model (`Registry.message`) that ``payload``
-    does not satisfy: a field it does not name is refused, as the Camunda 8 version of a
-    model that reads the message as a whole keeps only the fields it names."""
-    model = registry.message(name)
-    if model is None:
-        return
+    ``payload`` does not satisfy message ``name``'s registered payload model
+    (`process_models.message_payloads.check_message_payload`, the check the
+    ``send_message`` activity and the simulation run too)."""
     try:
-        model.model_validate(payload)
-    except ValidationError as exc:
-        fields = [
-            FieldError(loc=["body", field, *(str(p) for p in e["loc"])], msg=e["msg"])
-            for e in exc.errors(include_url=False)
-        ]
+        check_message_payload(registry, name, payload)
+    except MessagePayloadError as exc:
+        fields = [FieldError(loc=["body", field, *p.loc], msg=p.msg) for p in exc.problems]
         raise ApiError(
             422,
             "invalid",
-            f"the {field} of message {name} does not satisfy {model.__name__}",
+            f"the {field} of message {name} does not satisfy {exc.model}",
             fields=fields,
         ) from exc
 

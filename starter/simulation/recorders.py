@@ -1,7 +1,9 @@
 """Activities that record instead of sending: niva's service-task types for a simulation.
 
 Each checks its inputs as the real activity does (`activities.inputs.parse_inputs`: a
-mapping that does not fit becomes an incident, as it would in production), records what it
+mapping that does not fit becomes an incident, as it would in production; ``send_message``
+also checks the payload against the message's registered model,
+`activities.messages.check_payload`), records what it
 would have sent, rendered or written, and returns a result of the real activity's shape, so
 the case goes on as it would.
 """
@@ -16,9 +18,10 @@ from temporalio import activity
 
 from activities.documents import RenderDocumentInput, RenderDocumentResult, StoredDocument
 from activities.inputs import parse_inputs
-from activities.messages import SendMessageInput
+from activities.messages import SendMessageInput, check_payload
 from activities.notifications import NotifyInput, NotifyResult
 from activities.statistics import RecordFollowUpInput, RecordFollowUpResult
+from process_models.registry import Registry, default_registry
 from service_contract import (
     NOTIFY,
     RECORD_FOLLOW_UP,
@@ -41,8 +44,9 @@ class Recorder:
     the calendar is the case's own.
     """
 
-    def __init__(self, case_id: str) -> None:
+    def __init__(self, case_id: str, registry: Registry | None = None) -> None:
         self.case_id = case_id
+        self.registry = registry or default_registry
         self.events: list[CalendarEvent] = []
 
     @property
@@ -107,6 +111,7 @@ class Recorder:
     async def send_message(self, call: ServiceCall) -> CorrelateMessageResult:
         """Record the message that would be sent to another case."""
         request = parse_inputs(call, SendMessageInput)
+        check_payload(self.registry, call, request)
         self._record(call, "case_message", f"{request.message} to {request.instance_id}")
         return CorrelateMessageResult(name=request.message, received_by=[], buffered=False)
 

@@ -53,6 +53,8 @@ from activities.models import ModelResolver, calendar_years
 from process_models.bpmn import read_bpmn
 from process_models.deployments import DeployedModel, ModelFile, ModelStore
 from process_models.errors import ExpressionError
+from process_models.message_payloads import MessagePayloadError, check_message_payload
+from process_models.registry import Registry
 from process_models.shipped import shipped_model_files
 from process_models.store import FileBlobStore
 from process_models.timers import IsoDuration, add_duration
@@ -146,9 +148,10 @@ def deploy_for_simulation(store: ModelStore, model: ModelFile) -> DeployedModel:
     return next(r.model for r in results if r.model.process_id == first)
 
 
-def _check_actions(scenario: Scenario, model: ExecutableModel) -> None:
+def _check_actions(scenario: Scenario, model: ExecutableModel, registry: Registry) -> None:
     """Refuse actions the model cannot take: unknown tasks and messages, messages before
-    the start."""
+    the start, message payloads their registered model refuses (the API's check,
+    `process_models.message_payloads.check_message_payload`)."""
     tasks = sorted(n.id for n in model.nodes.values() if n.kind == "userTask")
     messages = sorted(
         {name for n in model.nodes.values() if (name := model.message_name(n)) is not None}
@@ -168,6 +171,14 @@ def _check_actions(scenario: Scenario, model: ExecutableModel) -> None:
                 )
             if action.at is not None and action.at < scenario.start:
                 problems.append(f"actions.{index}.at: {action.at} is before the start")
+            try:
+                check_message_payload(registry, action.message, action.payload)
+            except MessagePayloadError as exc:
+                problems.extend(
+                    f"actions.{index}.payload.{'.'.join(p.loc)}: {p.msg} "
+                    f"(message {action.message}, {exc.model})"
+                    for p in exc.problems
+                )
     if problems:
         raise ScenarioError(problems)
 
@@ -673,7 +684,7 @@ async def simulate(
         deployed = deploy_for_simulation(store, model)
         source = store.source(deployed.process_id, deployed.version)
         executable = ExecutableModel(source)
-        _check_actions(scenario, executable)
+        _check_actions(scenario, executable, store.registry)
         # The test server's clock starts at the present and only moves forward.
         now = datetime.now(UTC)
         if scenario.start < now:
@@ -688,7 +699,7 @@ async def simulate(
                 ]
             )
         case_id = instance_id(deployed.process_id, scenario.business_key)
-        recorder = Recorder(case_id)
+        recorder = Recorder(case_id, store.registry)
         env = await _start_server()
         try:
             return await _run(env, store, deployed, scenario, recorder, progress, Path(scratch))

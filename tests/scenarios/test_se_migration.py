@@ -22,7 +22,7 @@ from tests.scenarios.test_se_nhv import (
     local,
     nhv,  # noqa: F401 (the fixture)
 )
-from tests.support.working_days import _calendar
+from tests.support.working_days import calendar_for
 from workflows.candidates import Actor
 from workflows.migration import MIGRATE_UPDATE, MigrateInput, MigrateResult, MigrationPlan
 
@@ -33,7 +33,8 @@ OPERATOR = Actor(subject="drift@sos", org="SE-SOS", roles=["operator"])
 def check_closes(received: datetime) -> datetime:
     """When the completeness check of a follow-up received at ``received`` closes: the end
     of the tenth working day after."""
-    return closes(_calendar("SE").add_working_days(local(received).date(), 10))
+    day = local(received).date()
+    return closes(calendar_for("SE", day.year).add_working_days(day, 10))
 
 
 async def migrate(run: Nhv, handle: WorkflowHandle[Any, Any], plan: MigrationPlan) -> None:

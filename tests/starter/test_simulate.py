@@ -188,7 +188,9 @@ async def test_simulate_se_permit_v2_checks_each_follow_up_in_working_days():
     for check, follow_up in zip(checks, received, strict=True):
         # Ten working days from the day the follow-up came in (15 March; Easter's Good
         # Friday and Easter Monday fall between in some years).
-        tenth = working_days._calendar("SE").add_working_days(follow_up.at.date(), 10)
+        tenth = working_days.calendar_for("SE", follow_up.at.year).add_working_days(
+            follow_up.at.date(), 10
+        )
         assert due(check).replace(tzinfo=STOCKHOLM) == se_closes(*tenth.timetuple()[:3])
     recorded = [e.detail for e in of(result, "service", "RecordFollowUp")]
     assert recorded == [f"record_follow_up SE-AB {year - 1}" for year in years]
