@@ -297,12 +297,18 @@ def _only_job(interpreter: Interpreter) -> StartService:
     return effect
 
 
-def test_end_listeners_follow_the_outputs_and_the_case_ends_after_its_own(tmp_path: Path):
+def _started(tmp_path: Path, xml: str, process_id: str) -> Interpreter:
+    """An interpreter of ``process_id`` deployed from ``xml``, its case started (not run)."""
     store = ModelStore(FileBlobStore(tmp_path), registry=registry_with_test_types())
-    store.deploy([ModelFile(name="implicit.bpmn", content=IMPLICIT.encode())])
-    state = InstanceState(process_id="c8-implicit-end", version=1, business_key="k", title="C")
-    interpreter = Interpreter(load_model(store.source("c8-implicit-end")), state)
+    store.deploy([ModelFile(name=f"{process_id}.bpmn", content=xml.encode())])
+    state = InstanceState(process_id=process_id, version=1, business_key="k", title="C")
+    interpreter = Interpreter(load_model(store.source(process_id)), state)
     interpreter.start(NOW, start_event=None, actor=None)
+    return interpreter
+
+
+def test_end_listeners_follow_the_outputs_and_the_case_ends_after_its_own(tmp_path: Path):
+    interpreter = _started(tmp_path, IMPLICIT, "c8-implicit-end")
     interpreter.run(NOW)
     interpreter.complete_task(
         "Decide", {"decision": "granted"}, actor="bo", org=None, idempotency_key=None, now=NOW
@@ -723,11 +729,7 @@ PARALLEL_EACH = camunda8("""
 
 
 def test_interrupting_a_multi_instance_ends_the_listeners_its_instances_run(tmp_path: Path):
-    store = ModelStore(FileBlobStore(tmp_path), registry=registry_with_test_types())
-    store.deploy([ModelFile(name="each.bpmn", content=PARALLEL_EACH.encode())])
-    state = InstanceState(process_id="c8-parallel-each", version=1, business_key="k", title="C")
-    interpreter = Interpreter(load_model(store.source("c8-parallel-each")), state)
-    interpreter.start(NOW, start_event=None, actor=None)
+    interpreter = _started(tmp_path, PARALLEL_EACH, "c8-parallel-each")
     interpreter.state.variables["items"] = ["a", "b"]
     interpreter.run(NOW)
     # Each instance runs its start listener; the body none.
@@ -791,11 +793,7 @@ ESCALATED = camunda8("""
 
 
 def test_an_escalation_an_interrupting_catcher_caught_runs_no_end_listeners(tmp_path: Path):
-    store = ModelStore(FileBlobStore(tmp_path), registry=registry_with_test_types())
-    store.deploy([ModelFile(name="escalated.bpmn", content=ESCALATED.encode())])
-    state = InstanceState(process_id="c8-escalated", version=1, business_key="k", title="C")
-    interpreter = Interpreter(load_model(store.source("c8-escalated")), state)
-    interpreter.start(NOW, start_event=None, actor=None)
+    interpreter = _started(tmp_path, ESCALATED, "c8-escalated")
     interpreter.run(NOW)
     before = _only_job(interpreter)
     assert (before.type, before.element_id) == ("before-escalating", "Late")
@@ -935,11 +933,7 @@ def _routed(kind: str) -> str:
 
 @pytest.mark.parametrize("kind", ["exclusiveGateway", "inclusiveGateway"])
 def test_each_token_at_a_gateway_is_routed_by_its_own_start_listener(kind: str, tmp_path: Path):
-    store = ModelStore(FileBlobStore(tmp_path), registry=registry_with_test_types())
-    store.deploy([ModelFile(name="routed.bpmn", content=_routed(kind).encode())])
-    state = InstanceState(process_id="c8-routed-twice", version=1, business_key="k", title="C")
-    interpreter = Interpreter(load_model(store.source("c8-routed-twice")), state)
-    interpreter.start(NOW, start_event=None, actor=None)
+    interpreter = _started(tmp_path, _routed(kind), "c8-routed-twice")
     interpreter.run(NOW)
     first = _only_job(interpreter)
     assert (first.type, first.element_id) == ("route", "Route")
@@ -992,11 +986,7 @@ INCLUSIVE_JOIN = camunda8("""
 def test_an_inclusive_join_runs_its_start_listener_when_it_fires_and_forks_by_its_variables(
     tmp_path: Path,
 ):
-    store = ModelStore(FileBlobStore(tmp_path), registry=registry_with_test_types())
-    store.deploy([ModelFile(name="join.bpmn", content=INCLUSIVE_JOIN.encode())])
-    state = InstanceState(process_id="c8-inclusive-join", version=1, business_key="k", title="C")
-    interpreter = Interpreter(load_model(store.source("c8-inclusive-join")), state)
-    interpreter.start(NOW, start_event=None, actor=None)
+    interpreter = _started(tmp_path, INCLUSIVE_JOIN, "c8-inclusive-join")
     interpreter.run(NOW)
     assert interpreter.take_effects() == []
     interpreter.complete_task("A", {}, actor="bo", org=None, idempotency_key=None, now=NOW)
@@ -1022,11 +1012,7 @@ def test_an_inclusive_join_with_no_way_out_after_its_listener_is_an_incident_ret
         "<bpmn:conditionExpression>=slow_ok = true</bpmn:conditionExpression>"
         "</bpmn:sequenceFlow>",
     )
-    store = ModelStore(FileBlobStore(tmp_path), registry=registry_with_test_types())
-    store.deploy([ModelFile(name="join.bpmn", content=no_default.encode())])
-    state = InstanceState(process_id="c8-inclusive-join", version=1, business_key="k", title="C")
-    interpreter = Interpreter(load_model(store.source("c8-inclusive-join")), state)
-    interpreter.start(NOW, start_event=None, actor=None)
+    interpreter = _started(tmp_path, no_default, "c8-inclusive-join")
     interpreter.run(NOW)
     interpreter.complete_task("A", {}, actor="bo", org=None, idempotency_key=None, now=NOW)
     interpreter.run(NOW)
